@@ -1,0 +1,25 @@
+"""Exceptions raised by spami, each carrying a message that names the problem and the fix."""
+
+
+class SpamiError(Exception):
+    """Base class for every error spami raises on purpose."""
+
+
+class InputDataError(SpamiError, ValueError):
+    """The input data violate the data contract (see README, 'Data contract')."""
+
+
+class ConfigError(SpamiError, ValueError):
+    """A configuration value is unknown or out of range."""
+
+
+class MethodUnavailableError(SpamiError, RuntimeError):
+    """A method's dependency (an R package, a Python package) is missing."""
+
+
+class TrainingDivergedError(SpamiError, FloatingPointError):
+    """Training produced a non-finite loss."""
+
+
+class ChecksumError(SpamiError, ValueError):
+    """A downloaded file does not match its published checksum."""
