@@ -1,0 +1,226 @@
+"""SpaMI's network, as pure tensor code: encoders, discriminator, attention fusion, decoders.
+
+Shapes: N spots, M modalities, d_m input features of modality m, latent size L (64).
+Graph operators are :class:`SparseOperator` objects built once before training; no module
+here reads files or builds graphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _TorchSparseMatmul(torch.autograd.Function):
+    """y = A x with A a constant torch sparse matrix; the backward pass uses Aᵀ."""
+
+    @staticmethod
+    def forward(ctx, matrix, matrix_t, x):  # noqa: D102
+        ctx.matrix_t = matrix_t
+        return torch.sparse.mm(matrix, x)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        return None, None, torch.sparse.mm(ctx.matrix_t, grad)
+
+
+class _ScipySparseMatmul(torch.autograd.Function):
+    """y = A x on the CPU through SciPy's CSR kernel (several times faster than torch's
+    CPU sparse kernels at these shapes); the backward pass uses Aᵀ."""
+
+    @staticmethod
+    def forward(ctx, x, matrix, matrix_t):  # noqa: D102
+        ctx.matrix_t = matrix_t
+        return torch.from_numpy(matrix @ x.detach().contiguous().numpy())
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        return torch.from_numpy(ctx.matrix_t @ grad.contiguous().numpy()), None, None
+
+
+class SparseOperator:
+    """A constant sparse (N, N) matrix usable as ``op(x)`` on dense (N, d) tensors.
+
+    On the CPU the product runs in SciPy (CSR, float32); on CUDA it is a torch sparse CSR
+    tensor. The transpose is kept for the backward pass (shared when the matrix is
+    symmetric). Memory is O(nnz): nothing N x N is stored.
+    """
+
+    def __init__(
+        self, matrix: sp.spmatrix, device: torch.device | str = "cpu", symmetric: bool = False
+    ):
+        csr = sp.csr_matrix(matrix, dtype=np.float32)
+        csr.sort_indices()
+        csr_t = csr if symmetric else csr.T.tocsr()
+        self.shape = csr.shape
+        self.nnz = csr.nnz
+        self.device = torch.device(device)
+        if self.device.type == "cpu":
+            self.matrix, self.matrix_t = csr, csr_t
+        else:
+            self.matrix = _to_torch_csr(csr, self.device)
+            self.matrix_t = self.matrix if symmetric else _to_torch_csr(csr_t, self.device)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return _ScipySparseMatmul.apply(x, self.matrix, self.matrix_t)
+        return _TorchSparseMatmul.apply(self.matrix, self.matrix_t, x)
+
+
+def _to_torch_csr(csr: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(csr.indptr.astype(np.int64)),
+        torch.from_numpy(csr.indices.astype(np.int64)),
+        torch.from_numpy(csr.data.astype(np.float32)),
+        size=csr.shape,
+        device=device,
+        check_invariants=False,
+    )
+
+
+class GCNLayer(nn.Module):
+    """One graph convolution ``Â H W + b`` (bias added after propagation)."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_dim, out_dim))
+        self.bias = nn.Parameter(torch.zeros(out_dim))
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x: torch.Tensor, propagate: SparseOperator) -> torch.Tensor:
+        # Multiply by W first when it shrinks the width: the sparse product is then cheaper.
+        if self.weight.shape[1] <= self.weight.shape[0]:
+            return propagate(x @ self.weight) + self.bias
+        return propagate(x) @ self.weight + self.bias
+
+
+class GCNStack(nn.Module):
+    """``GCN2(relu(GCN1(dropout(x))))``: the shape of both encoders and decoders."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float):
+        super().__init__()
+        self.first = GCNLayer(in_dim, hidden_dim)
+        self.second = GCNLayer(hidden_dim, out_dim)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, propagate: SparseOperator) -> torch.Tensor:
+        h = F.dropout(x, self.dropout, self.training)
+        return self.second(F.relu(self.first(h, propagate)), propagate)
+
+
+class Discriminator(nn.Module):
+    """Bilinear critic ``D(h, c) = hᵀ W c + b`` scoring (embedding, context) pairs.
+
+    Initialized as ``nn.Bilinear(L, L, 1)`` with Xavier-uniform weights and zero bias (the
+    reference's choice), but evaluated as ``((h W) * c).sum(1)``: torch's bilinear kernel
+    materializes (N, L, L) intermediates in its backward pass and was 70 % of an epoch.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(1, dim, dim))
+        self.bias = nn.Parameter(torch.zeros(1))
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return ((h @ self.weight[0]) * context).sum(dim=1) + self.bias
+
+
+class AttentionFusion(nn.Module):
+    """Per-spot softmax attention over modalities: (N, M, L) -> (N, L) and weights (N, M)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.w_omega = nn.Parameter(torch.empty(dim, dim))
+        self.u_omega = nn.Parameter(torch.empty(dim, 1))
+        nn.init.xavier_uniform_(self.w_omega)
+        nn.init.xavier_uniform_(self.u_omega)
+
+    def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        stacked = torch.stack(embeddings, dim=1)  # (N, M, L)
+        scores = (torch.tanh(stacked @ self.w_omega) @ self.u_omega).squeeze(-1)  # (N, M)
+        alpha = torch.softmax(scores, dim=1)
+        return (alpha.unsqueeze(-1) * stacked).sum(dim=1), alpha
+
+
+def local_context(z: torch.Tensor, context_op: SparseOperator) -> torch.Tensor:
+    """``sigmoid(l2normalize(mean of z over each spot and its kNN))``: (N, L) -> (N, L)."""
+    return torch.sigmoid(F.normalize(context_op(z), p=2, dim=1))
+
+
+def contrastive_loss(
+    discriminator: Discriminator,
+    z: torch.Tensor,
+    z_corrupt: torch.Tensor,
+    context_op: SparseOperator,
+) -> torch.Tensor:
+    """Deep-Graph-Infomax loss of one modality (sum of the two BCE terms of the spec)."""
+    g = local_context(z, context_op)
+    g_corrupt = local_context(z_corrupt, context_op)
+    ones, zeros = torch.ones_like(z[:, 0]), torch.zeros_like(z[:, 0])
+    labels = torch.cat([ones, zeros])
+    logits = torch.cat([discriminator(z, g), discriminator(z_corrupt, g)])
+    logits_corrupt = torch.cat([discriminator(z_corrupt, g_corrupt), discriminator(z, g_corrupt)])
+    return F.binary_cross_entropy_with_logits(
+        logits, labels
+    ) + F.binary_cross_entropy_with_logits(logits_corrupt, labels)
+
+
+def cosine_loss(embeddings: list[torch.Tensor]) -> torch.Tensor:
+    """``1 - mean_i cos(Z_a,i, Z_b,i)`` averaged over all modality pairs (a < b)."""
+    terms = [
+        1.0 - F.cosine_similarity(embeddings[a], embeddings[b], dim=1).mean()
+        for a in range(len(embeddings))
+        for b in range(a + 1, len(embeddings))
+    ]
+    return torch.stack(terms).mean()
+
+
+class SpaMIModule(nn.Module):
+    """The full network for M >= 1 modalities.
+
+    fusion='attention' (the paper), 'concat' (ablation: Z = [Z_1, ..., Z_M], decoders take
+    M * L inputs). With one modality there is nothing to fuse: Z = Z_1.
+    """
+
+    def __init__(
+        self,
+        input_dims: list[int],
+        hidden_dim: int = 256,
+        latent_dim: int = 64,
+        dropout: float = 0.15,
+        fusion: str = "attention",
+    ):
+        super().__init__()
+        if fusion not in {"attention", "concat"}:
+            raise ValueError(f"fusion must be 'attention' or 'concat', got {fusion!r}")
+        self.n_modalities = len(input_dims)
+        self.fusion = fusion
+        self.encoders = nn.ModuleList(
+            GCNStack(d, hidden_dim, latent_dim, dropout) for d in input_dims
+        )
+        self.discriminators = nn.ModuleList(Discriminator(latent_dim) for _ in input_dims)
+        self.attention = AttentionFusion(latent_dim) if self.n_modalities > 1 else None
+        fused_dim = latent_dim * self.n_modalities if fusion == "concat" else latent_dim
+        self.decoders = nn.ModuleList(
+            GCNStack(fused_dim, hidden_dim, d, dropout) for d in input_dims
+        )
+
+    def encode(self, features: list[torch.Tensor], gcn_op: SparseOperator) -> list[torch.Tensor]:
+        """Per-modality embeddings Z_m, each (N, L)."""
+        return [enc(x, gcn_op) for enc, x in zip(self.encoders, features, strict=True)]
+
+    def fuse(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Integrated embedding Z and attention weights (N, M) (None without attention)."""
+        if self.n_modalities == 1:
+            return embeddings[0], None
+        if self.fusion == "concat":
+            return torch.cat(embeddings, dim=1), None
+        return self.attention(embeddings)
+
+    def decode(self, fused: torch.Tensor, gcn_op: SparseOperator) -> list[torch.Tensor]:
+        """Reconstructions R_m, each (N, d_m)."""
+        return [dec(fused, gcn_op) for dec in self.decoders]

@@ -1,0 +1,76 @@
+"""SpaMI's published settings (SPAMI_SPEC.md, 'Total loss and training') as named presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from spami.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SpaMIConfig:
+    """Every knob of SpaMI. ``weights`` = (w1, w2, w3, w4, w5): contrastive of modality 1
+    and 2, reconstruction of modality 1 and 2, cosine. With M modalities, 2M + 1 weights
+    may be given instead; a 5-tuple is extended by repeating w2 and w4."""
+
+    k: int = 3
+    lr: float = 1e-3
+    epochs: int = 1000
+    weights: tuple[float, ...] = (1.0, 1.0, 10.0, 10.0, 5.0)
+    hidden_dim: int = 256
+    latent_dim: int = 64
+    dropout: float = 0.15
+    fusion: str = "attention"
+    early_stopping: bool = False
+    patience: int = 50
+    min_delta: float = 1e-4
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **overrides: Any) -> SpaMIConfig:
+        """A copy with the given fields replaced; unknown names raise ConfigError."""
+        known = set(self.__dataclass_fields__)
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown SpaMI setting(s) {unknown}; known settings: {sorted(known)}."
+            )
+        if "weights" in overrides and overrides["weights"] is not None:
+            overrides["weights"] = tuple(float(w) for w in overrides["weights"])
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **clean)
+
+    def loss_weights(self, n_modalities: int) -> tuple[list[float], list[float], float]:
+        """(contrastive weights per modality, reconstruction weights per modality, cosine)."""
+        w = list(self.weights)
+        m = n_modalities
+        if len(w) == 2 * m + 1:
+            return w[:m], w[m : 2 * m], w[2 * m]
+        if len(w) == 5:
+            csl = [w[0]] + [w[1]] * (m - 1)
+            rec = [w[2]] + [w[3]] * (m - 1)
+            return csl[:m], rec[:m], w[4]
+        raise ConfigError(
+            f"Got {len(w)} loss weights for {m} modalities; give 5 (w1..w5) or 2M + 1 = "
+            f"{2 * m + 1} (contrastive per modality, reconstruction per modality, cosine)."
+        )
+
+
+PRESETS: dict[str, SpaMIConfig] = {
+    "simulated": SpaMIConfig(k=3, lr=1e-3, epochs=1000, weights=(1, 1, 10, 10, 5)),
+    "misar": SpaMIConfig(
+        k=3, lr=1e-2, epochs=800, weights=(1, 1, 10, 15, 3), preprocess={"n_top_genes": 1800}
+    ),
+    "brain_p22": SpaMIConfig(k=6, lr=1e-3, epochs=400, weights=(1, 1, 10, 15, 5)),
+    "thymus": SpaMIConfig(
+        k=3, lr=1e-4, epochs=600, weights=(1, 5, 10, 25, 1), preprocess={"min_cells_adt": 50}
+    ),
+}
+
+
+def get_preset(name: str) -> SpaMIConfig:
+    """The preset called ``name``; an unknown name raises ConfigError listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"Unknown SpaMI preset {name!r}; choose one of {sorted(PRESETS)}.") from None

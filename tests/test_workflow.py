@@ -1,0 +1,227 @@
+"""The Snakemake workflow: config validation, lint, dry runs, and one small end-to-end run.
+
+The end-to-end test (marked slow) runs tests/data/test_config.yaml in a temporary working
+directory, with one extra method that always raises, to check that a failing method marks
+its own cells and leaves every other result in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from spami.errors import ConfigError, MethodUnavailableError
+from spami.workflow_io import (
+    COST_COLUMNS,
+    SCORE_COLUMNS,
+    failure_status,
+    read_benchmark,
+    resolve_modalities,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_CONFIG = REPO / "tests" / "data" / "test_config.yaml"
+BROKEN_METHOD = """
+def integrate(mdata, *, seed, threads, device, **params):
+    raise RuntimeError("this method always fails")
+"""
+
+
+def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 600):
+    """Run the repository's workflow in ``workdir``; return the finished process."""
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=workdir,
+    )
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------- helpers of spami.workflow_io
+
+
+def test_resolve_modalities_keeps_file_order_and_names_missing_modality():
+    names = ["rna", "adt", "atac"]
+    assert resolve_modalities({"lr": 1}, names) == {"lr": 1}
+    assert resolve_modalities({"modalities": ["atac", "rna"]}, names)["modalities"] == [
+        "rna",
+        "atac",
+    ]
+    assert resolve_modalities({"exclude_modalities": ["rna"]}, names) == {
+        "modalities": ["adt", "atac"]
+    }
+    with pytest.raises(ConfigError, match="atac"):
+        resolve_modalities({"exclude_modalities": ["atac"]}, ["rna", "adt"])
+    with pytest.raises(ConfigError, match="no modality left"):
+        resolve_modalities({"exclude_modalities": ["rna", "adt"]}, ["rna", "adt"])
+
+
+def test_failure_status_classifies_exceptions():
+    class NotApplicableError(Exception):
+        pass
+
+    assert failure_status(ConfigError("three modalities"))["status"] == "not_applicable"
+    assert failure_status(NotApplicableError("no"))["status"] == "not_applicable"
+    assert failure_status(MethodUnavailableError("no R"))["status"] == "unavailable"
+    failed = failure_status(RuntimeError("boom\n  on two lines" + "x" * 400))
+    assert failed["status"] == "failed"
+    assert failed["reason"].startswith("RuntimeError: boom on two lines")
+    assert len(failed["reason"]) < 330
+
+
+def test_read_benchmark(tmp_path):
+    bench = tmp_path / "b.tsv"
+    bench.write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        "12.5\t0:00:12\t345.6\t900\t300\t310\t0\t1\t95\t11.9\n"
+    )
+    assert read_benchmark(bench) == {"s": 12.5, "max_rss_mb": 345.6}
+
+
+# ---------------------------------------------------------------- config validation, lint, DAG
+
+
+def test_misspelt_config_key_fails_naming_it(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["methods"]["spami"]["parmas"] = config["methods"]["spami"].pop("params")
+    result = snakemake(
+        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
+    assert result.returncode != 0
+    assert "parmas" in result.stdout + result.stderr
+
+
+def test_bad_method_name_fails(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["methods"]["pca/concat"] = config["methods"].pop("pca_concat")
+    result = snakemake(
+        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
+    assert result.returncode != 0
+    assert "pca/concat" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("config", [None, "config/simulation.yaml", "tests/data/test_config.yaml"])
+def test_dry_run_builds_the_dag(tmp_path, config):
+    args = ["-n", "--quiet", "rules"] + (["--configfile", str(REPO / config)] if config else [])
+    result = snakemake(tmp_path, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "integrate" in result.stdout + result.stderr
+
+
+def test_lint_is_clean():
+    result = snakemake(REPO, "--lint")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """Run the test study plus an always-failing method; return the working directory."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "broken_method.py").write_text(BROKEN_METHOD)
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["methods"]["broken"] = {"module": "broken_method:integrate"}
+    configfile = write_config(workdir / "config.yaml", config)
+    result = snakemake(
+        workdir,
+        "--cores",
+        "2",
+        "--configfile",
+        str(configfile),
+        env={"PYTHONPATH": str(workdir)},
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir, config
+
+
+@pytest.mark.slow
+def test_scores_table_is_complete(finished_run):
+    workdir, config = finished_run
+    scores = pd.read_csv(workdir / "results" / "scores.csv")
+    assert list(scores.columns) == SCORE_COLUMNS
+    n_variants = sum(len(m.get("variants", {"default": {}})) for m in config["methods"].values())
+    metrics = {"ari", "ami", "nmi", "homogeneity", "morans_i_median"}
+    assert len(scores) == n_variants * len(config["clustering"]) * len(metrics)
+    assert set(scores["metric"]) == metrics
+    assert set(scores["clustering"]) == set(config["clustering"])
+    assert set(scores["dataset"]) == {"rna_adt-noise1"}
+
+    working = scores[scores["method"] != "broken"]
+    assert (working["status"] == "ok").all(), working[working["status"] != "ok"]
+    required = [c for c in SCORE_COLUMNS if c != "reason"]
+    assert not working[required].isna().any().any()
+    assert working["value"].between(-1, 1).all()
+    # the positive signal is there: SpaMI and PCA find the simulated domains
+    ari = working[working["metric"] == "ari"]
+    assert ari["value"].max() > 0.3
+
+
+@pytest.mark.slow
+def test_failing_method_marks_its_cells(finished_run):
+    workdir, _ = finished_run
+    scores = pd.read_csv(workdir / "results" / "scores.csv")
+    broken = scores[scores["method"] == "broken"]
+    assert len(broken) > 0
+    assert (broken["status"] == "failed").all()
+    assert broken["value"].isna().all()
+    assert broken["reason"].str.contains("this method always fails").all()
+    status = json.loads(
+        (workdir / "results/integrated/rna_adt-noise1/broken/default/seed0.status.json").read_text()
+    )
+    assert status["status"] == "failed"
+    log = workdir / "logs/integrate/rna_adt-noise1/broken/default/seed0.log"
+    assert "Traceback" in log.read_text()
+
+
+@pytest.mark.slow
+def test_cost_and_side_tables(finished_run):
+    workdir, config = finished_run
+    cost = pd.read_csv(workdir / "results" / "cost.csv")
+    assert list(cost.columns) == COST_COLUMNS
+    n_variants = sum(len(m.get("variants", {"default": {}})) for m in config["methods"].values())
+    assert len(cost) == n_variants
+    assert (cost["s"] > 0).all()
+    assert cost.loc[cost["method"] != "broken", "max_rss_mb"].gt(0).all()
+
+    morans = pd.read_csv(workdir / "results" / "morans_i.csv")
+    assert {"clustering", "cluster", "morans_i"} <= set(morans.columns)
+    assert set(morans["method"]) == {"spami", "pca_concat"}
+    attention = pd.read_csv(workdir / "results" / "attention.csv")
+    assert set(attention["method"]) == {"spami"}
+
+    clusters = pd.read_csv(
+        workdir / "results/clusters/rna_adt-noise1/spami/default/seed0.tsv", sep="\t"
+    )
+    assert list(clusters.columns) == ["spot", *config["clustering"]]
+    details = json.loads(
+        (workdir / "results/clusters/rna_adt-noise1/spami/default/seed0.json").read_text()
+    )
+    assert details["n_clusters"] == 5  # four spatial factors and the background
+    assert clusters["kmeans"].nunique() == 5

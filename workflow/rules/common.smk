@@ -1,0 +1,211 @@
+"""Config validation, the benchmark grid and per-job settings, shared by every rule file.
+
+Kept free of spami imports: Snakemake may run from an environment without the package.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+validate(config, "../../config/schemas/config.schema.yaml")
+
+# Jobs import spami from this source tree: the venv, each conda env (which hold the
+# dependencies only) and SLURM jobs (which inherit the environment) all see the same code.
+SPAMI_SRC = str(Path(workflow.basedir) / "src")
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SPAMI_SRC, os.getenv("PYTHONPATH")) if p)
+)
+
+NAME = "[A-Za-z0-9_]+"
+
+
+def noise_label(level):
+    """The noise level as it appears in dataset ids: 2.0 -> '2', 0.5 -> '0.5'."""
+    return f"{float(level):g}"
+
+
+def _simulated_datasets():
+    """{dataset id: settings} for every simulated scenario x noise level."""
+    simulation = config.get("simulation", {})
+    datasets = {}
+    for name, kwargs in simulation.get("scenarios", {}).items():
+        for level in simulation["noise_levels"]:
+            datasets[f"{name}-noise{noise_label(level)}"] = {
+                "scenario": name,
+                "noise": float(level),
+                "kwargs": {**kwargs, "data_seed": simulation.get("data_seed", 0)},
+            }
+    return datasets
+
+
+def _real_datasets():
+    """{name: registry entry} of the real datasets the config names."""
+    if not config["datasets"]:
+        return {}
+    with open(config["dataset_registry"]) as handle:
+        registry = yaml.safe_load(handle) or {}
+    registry = registry.get("datasets", registry)
+    unknown = sorted(set(config["datasets"]) - set(registry))
+    if unknown:
+        raise ValueError(
+            f"datasets {unknown} are not in the registry {config['dataset_registry']}; "
+            f"known: {sorted(registry)}."
+        )
+    return {name: registry[name] or {} for name in config["datasets"]}
+
+
+SIMULATED = _simulated_datasets()
+REAL = _real_datasets()
+DATASETS = [*SIMULATED, *REAL]
+
+
+def _method_variants():
+    """[(method, variant)] in config order; checks each method's conda env file exists."""
+    pairs = []
+    for method, spec in config["methods"].items():
+        env = Path(workflow.basedir) / "envs" / f"{spec['env']}.yaml"
+        if not env.exists():
+            raise ValueError(
+                f"methods.{method}.env: no conda env file {env}; use the stem of a file in envs/."
+            )
+        pairs.extend((method, variant) for variant in spec["variants"])
+    return pairs
+
+
+METHOD_VARIANTS = _method_variants()
+
+
+wildcard_constraints:
+    dataset="|".join(re.escape(d) for d in DATASETS) or "(?!)",
+    method=NAME,
+    variant=NAME,
+    seed="[0-9]+",
+
+
+def integration_targets(pattern):
+    """``pattern`` expanded over every dataset x method x variant x seed of the config."""
+    return [
+        pattern.format(dataset=dataset, method=method, variant=variant, seed=seed)
+        for dataset in DATASETS
+        for method, variant in METHOD_VARIANTS
+        for seed in config["seeds"]
+    ]
+
+
+def report_targets():
+    """Files of the report that ``rule all`` asks for: none here.
+
+    workflow/rules/report.smk, included after this file and before ``rule all``, redefines
+    this function to return its tables and figures (under results/report/).
+    """
+    return []
+
+
+# ---------------------------------------------------------------- per-dataset settings
+
+
+def dataset_file(wildcards):
+    """The input .h5mu of a dataset: simulated here, or made by the download rules."""
+    if wildcards.dataset in SIMULATED:
+        return f"resources/simulated/{wildcards.dataset}.h5mu"
+    return f"resources/datasets/{wildcards.dataset}/{wildcards.dataset}.h5mu"
+
+
+def simulation_settings(wildcards):
+    """simulate() settings of a simulated dataset id: scenario, noise, data_seed and kwargs."""
+    entry = SIMULATED[wildcards.dataset]
+    return {"name": wildcards.dataset, "noise": entry["noise"], **entry["kwargs"]}
+
+
+def job_identity(wildcards):
+    """The columns identifying an integration job in every results table."""
+    entry = SIMULATED.get(wildcards.dataset, {})
+    return {
+        "dataset": wildcards.dataset,
+        "scenario": entry.get("scenario"),
+        "noise": entry.get("noise"),
+        "method": wildcards.method,
+        "variant": wildcards.variant,
+        "seed": int(wildcards.seed),
+    }
+
+
+def dataset_n_clusters(wildcards):
+    """A real dataset's n_clusters from the registry; None = count the ground-truth domains."""
+    return REAL.get(wildcards.dataset, {}).get("n_clusters")
+
+
+# ---------------------------------------------------------------- per-method settings
+
+
+def _method(wildcards):
+    try:
+        spec = config["methods"][wildcards.method]
+        spec["variants"][wildcards.variant]
+    except KeyError:
+        raise ValueError(
+            f"{wildcards.method}/{wildcards.variant} is not a method/variant of the config."
+        ) from None
+    return spec
+
+
+def method_module(wildcards):
+    return _method(wildcards)["module"]
+
+
+def method_params(wildcards):
+    """Method params, then the dataset's own settings for it (registry), then the variant's."""
+    spec = _method(wildcards)
+    per_dataset = REAL.get(wildcards.dataset, {}).get("method_params", {}) or {}
+    return {
+        **spec["params"],
+        **(per_dataset.get(wildcards.method) or {}),
+        **spec["variants"][wildcards.variant],
+    }
+
+
+def method_threads(wildcards):
+    return _method(wildcards).get("threads", config["threads"])
+
+
+def method_env(wildcards):
+    return f"../../envs/{_method(wildcards)['env']}.yaml"
+
+
+# ---------------------------------------------------------------- resources
+
+# Rough sizes, to be refined from benchmarks/: a real dataset's spots from its registry
+# entry, else from its file size; per-step memory and runtime grow linearly with spots.
+SPOTS_PER_FILE_MB = 20
+STEP_COST = {
+    # step: (base mem_mb, mem_mb per 1000 spots, base minutes, minutes per 1000 spots)
+    "simulate": (1000, 200, 5, 1),
+    "integrate": (2000, 400, 10, 6),
+    "cluster": (1000, 200, 5, 2),
+    "score": (1000, 100, 5, 1),
+}
+
+
+def dataset_spots(dataset, input):
+    if dataset in SIMULATED:
+        return SIMULATED[dataset]["kwargs"].get("grid_size", 36) ** 2
+    if REAL.get(dataset, {}).get("n_spots"):
+        return REAL[dataset]["n_spots"]
+    return input.size_mb * SPOTS_PER_FILE_MB
+
+
+def mem_mb(step):
+    base, per_1k, _, _ = STEP_COST[step]
+    return lambda wildcards, input, attempt: int(
+        attempt * (base + per_1k * dataset_spots(wildcards.dataset, input) / 1000)
+    )
+
+
+def runtime(step):
+    _, _, base, per_1k = STEP_COST[step]
+    return lambda wildcards, input, attempt: int(
+        attempt * (base + per_1k * dataset_spots(wildcards.dataset, input) / 1000)
+    )

@@ -1,0 +1,67 @@
+rule score:
+    input:
+        h5mu=rules.integrate.output.h5mu,
+        status=rules.integrate.output.status,
+        tsv=rules.cluster.output.tsv,
+        json=rules.cluster.output.json,
+    output:
+        scores="results/scores/{dataset}/{method}/{variant}/seed{seed}.csv",
+        morans_i="results/scores/{dataset}/{method}/{variant}/seed{seed}.morans_i.csv",
+        attention="results/scores/{dataset}/{method}/{variant}/seed{seed}.attention.csv",
+    log:
+        "logs/score/{dataset}/{method}/{variant}/seed{seed}.log",
+    benchmark:
+        "benchmarks/score/{dataset}/{method}/{variant}/seed{seed}.tsv"
+    conda:
+        "../../envs/spami.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb("score"),
+        runtime=runtime("score"),
+    params:
+        job=job_identity,
+    script:
+        "../scripts/score.py"
+
+
+rule merge_scores:
+    input:
+        scores=integration_targets(rules.score.output.scores),
+        morans_i=integration_targets(rules.score.output.morans_i),
+        attention=integration_targets(rules.score.output.attention),
+    output:
+        scores="results/scores.csv",
+        morans_i="results/morans_i.csv",
+        attention="results/attention.csv",
+    log:
+        "logs/merge_scores.log",
+    benchmark:
+        "benchmarks/merge_scores.tsv"
+    conda:
+        "../../envs/spami.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/merge_scores.py"
+
+
+rule cost:
+    input:
+        benchmarks=integration_targets(rules.integrate.benchmark),
+        statuses=integration_targets(rules.integrate.output.status),
+    output:
+        "results/cost.csv",
+    log:
+        "logs/cost.log",
+    benchmark:
+        "benchmarks/cost.tsv"
+    conda:
+        "../../envs/spami.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/cost.py"
