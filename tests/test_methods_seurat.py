@@ -75,13 +75,19 @@ def test_wnn_clusters_between_the_controls(rna_adt, wnn):
 @pytest.mark.r
 @needs_seurat
 def test_wnn_graph_matches_input_spot_order(rna_adt, wnn):
-    """Reversing the spots reverses the graph: rows really are in the input order."""
+    """Reversing the spots reverses the graph: rows really are in the input order.
+
+    (Seurat's randomized steps depend on the spot order, so equal up to small changes.)
+    """
     flipped = rna_adt[::-1].copy()
     again = seurat_wnn.integrate(flipped, **RUN)
     order = np.arange(rna_adt.n_obs)[::-1]
-    np.testing.assert_allclose(
-        again.attention, wnn.attention[order], atol=0.05
-    )
+    edges = wnn.connectivities > 0
+    edges_again = again.connectivities[order][:, order] > 0
+    jaccard = edges.multiply(edges_again).sum() / (edges + edges_again > 0).sum()
+    assert jaccard > 0.9  # a misaligned order would share about k/n of the edges
+    weight_correlation = np.corrcoef(wnn.attention[:, 0], again.attention[order, 0])[0, 1]
+    assert weight_correlation > 0.6
 
 
 @pytest.mark.r

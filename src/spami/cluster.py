@@ -152,16 +152,26 @@ def _undirected_igraph(connectivities: sp.spmatrix):
 
 
 def _leiden_membership(graph, resolution: float, seed: int) -> np.ndarray:
-    import leidenalg
+    """(n,) Leiden cluster ids (largest cluster first) at one resolution of the modularity.
 
-    partition = leidenalg.find_partition(
-        graph,
-        leidenalg.RBConfigurationVertexPartition,
-        weights="weight",
-        resolution_parameter=resolution,
-        n_iterations=-1,
-        seed=seed,
-    )
+    igraph's own Leiden (scanpy's flavor='igraph', 2 iterations) is some 10x faster
+    than leidenalg on 50-NN graphs; it draws from igraph's random generator, which
+    is seeded here and restored afterwards so the result depends on ``seed`` only.
+    """
+    import random
+
+    import igraph as ig
+
+    ig.set_random_number_generator(random.Random(seed))
+    try:
+        partition = graph.community_leiden(
+            objective_function="modularity",
+            weights="weight",
+            resolution=resolution,
+            n_iterations=2,
+        )
+    finally:
+        ig.set_random_number_generator(random)
     return np.asarray(partition.membership)
 
 

@@ -352,7 +352,15 @@ def build_mudata(
     ``spatial`` (n_spots, 2) goes to ``obsm['spatial']`` of the MuData and of every
     modality; ``ground_truth`` (n_spots labels, None/NaN where unknown) to
     ``obs['ground_truth']`` as a categorical of strings; ``dataset`` to ``uns['dataset']``.
+    The AnnData objects are used as they are, not copied.
     """
+    names = [(mod, adata.obs_names) for mod, adata in modalities.items()]
+    for mod, spots in names[1:]:
+        if not spots.equals(names[0][1]):
+            raise InputDataError(
+                f"Modality {mod!r} does not hold the spots of {names[0][0]!r} in the same "
+                "order; subset/reorder the AnnData objects to one spot list first."
+            )
     with mudata.set_options(pull_on_update=False):
         mdata = MuData(dict(modalities))
         if spatial is not None:
@@ -362,11 +370,18 @@ def build_mudata(
                 adata.obsm["spatial"] = coords.copy()
         if ground_truth is not None:
             mdata.obs["ground_truth"] = _as_label_categorical(
-                pd.Series(list(ground_truth), index=mdata.obs_names)
+                pd.Series(list(ground_truth), index=mdata.obs_names, dtype=object)
             )
         if dataset is not None:
             mdata.uns["dataset"] = dict(dataset)
     return mdata
+
+
+def _label_text(value: Any) -> str:
+    """A label as text; integral floats (integer labels once NaN joined them) lose the '.0'."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _as_label_categorical(labels: pd.Series) -> pd.Categorical:
@@ -374,7 +389,7 @@ def _as_label_categorical(labels: pd.Series) -> pd.Categorical:
     values = labels.astype(object)
     present = values.notna()
     as_text = pd.Series(np.nan, index=values.index, dtype=object)
-    as_text[present] = [str(v) for v in values[present]]
+    as_text[present] = [_label_text(v) for v in values[present]]
     categories = sorted(set(as_text[present]))
     return pd.Categorical(as_text, categories=categories)
 

@@ -80,7 +80,7 @@ MAX_NONSPATIAL = 10  # groups of spots grow as 2**K; 10 keeps the rate tables sm
 EXPRESSION = 20.0  # NSF: a factor turns a feature on at 20 over a background of 0.2
 ROLE_PROBABILITIES = (0.4, 0.4, 0.2)  # spatial, non-spatial, mixed
 EXTRA_FACTOR_PROBABILITY = 0.1
-CHUNK_SPOTS = 4096  # fixed, so the draws do not depend on the machine
+CHUNK_SPOTS = 2048  # fixed, so the draws do not depend on the machine
 BAND_COUNT = 3  # partition A of the complementary scenarios
 ROLE_NAMES = ("spatial", "nonspatial", "mixed")
 
@@ -339,18 +339,21 @@ def sample_counts(
     zero_inflation: float,
     noise_mean: float,
     noise_sd: float,
+    noise_on: str = "detected",
 ) -> sp.csr_matrix:
     """Noisy (zero-inflated) NB or Poisson counts: CSR (N x J) float32 of non-negative integers.
 
     ``rates`` (G x J) are the expected counts of each group of spots, ``group`` (N,) the
-    group of each spot. An entry is detected with probability (1 - zero_inflation) *
-    P(count > 0); a detected entry takes a zero-truncated count plus N(noise_mean,
-    noise_sd^2) noise, rounded and clipped at zero. Undetected entries stay zero.
+    group of each spot. An entry is non-zero with probability (1 - zero_inflation) *
+    P(count > 0) and then takes a zero-truncated count. N(noise_mean, noise_sd^2) noise is
+    added to the non-zero counts only (``noise_on="detected"``: zeros stay zeros, memory
+    O(nnz)) or to every entry (``"all"``: nearly dense); values are rounded and clipped at
+    zero. Both modes draw the same counts for the same generator.
     """
     p0 = _zero_probability(rates, distribution, dispersion)
     detect = ((1.0 - zero_inflation) * (1.0 - p0)).astype(np.float32)
     n_spots, n_features = group.size, rates.shape[1]
-    data, indices, row_counts = [], [], []
+    chunks = []
     for start in range(0, n_spots, CHUNK_SPOTS):
         chunk_group = group[start : start + CHUNK_SPOTS]
         uniform = count_rng.random((chunk_group.size, n_features), dtype=np.float32)
@@ -358,25 +361,37 @@ def sample_counts(
         del uniform
         entry_group = chunk_group[rows]
         counts = zero_truncated(
-            count_rng,
-            rates[entry_group, cols],
-            distribution,
-            dispersion,
-            p0=p0[entry_group, cols],
+            count_rng, rates[entry_group, cols], distribution, dispersion, p0=p0[entry_group, cols]
         )
+        if noise_on == "all":
+            noisy = noise_rng.standard_normal((chunk_group.size, n_features), dtype=np.float32)
+            noisy = noisy * np.float32(noise_sd) + np.float32(noise_mean)
+            noisy[rows, cols] += counts
+            chunks.append(sp.csr_matrix(np.maximum(np.rint(noisy), 0.0)))
+            continue
         noisy = counts + noise_mean + noise_sd * noise_rng.standard_normal(counts.size)
         values = np.maximum(np.rint(noisy), 0.0).astype(np.float32)
         keep = values > 0
-        data.append(values[keep])
-        indices.append(cols[keep].astype(np.int32))
-        row_counts.append(np.bincount(rows[keep], minlength=chunk_group.size))
-    indptr = np.concatenate([[0], np.cumsum(np.concatenate(row_counts))]).astype(np.int64)
-    return sp.csr_matrix(
-        (np.concatenate(data), np.concatenate(indices), indptr), shape=(n_spots, n_features)
-    )
+        indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(rows[keep], minlength=chunk_group.size))]
+        )
+        chunk = (values[keep], cols[keep], indptr)
+        chunks.append(sp.csr_matrix(chunk, shape=(chunk_group.size, n_features)))
+    return sp.vstack(chunks, format="csr", dtype=np.float32)
 
 
 # ---------------------------------------------------------------- parameters
+
+
+NOISE_TARGETS = ("auto", "all", "detected")
+
+
+def _noise_target(noise_on: str, spec: _Modality) -> str:
+    """'auto': every entry of RNA and ADT (the recipe); the detected entries of ATAC, which
+    LSI binarizes, so that noise on its zeros would leave it no signal at all."""
+    if noise_on != "auto":
+        return noise_on
+    return "detected" if spec.key == "atac" else "all"
 
 
 def _check_parameters(params: dict[str, Any]) -> None:
@@ -408,6 +423,10 @@ def _check_parameters(params: dict[str, Any]) -> None:
     for name in ("background", "noise_sd", "signal", "expression"):
         if not params[name] >= 0:
             raise ConfigError(f"{name}={params[name]} must be >= 0.")
+    if params["noise_on"] not in NOISE_TARGETS:
+        raise ConfigError(
+            f"noise_on={params['noise_on']!r} is unknown; use one of {', '.join(NOISE_TARGETS)}."
+        )
     if not np.isfinite(params["noise_mean"]):
         raise ConfigError(f"noise_mean={params['noise_mean']} must be a finite number.")
     if params["seed"] < 0:
@@ -456,6 +475,7 @@ def simulate(
     signal: float = 1.0,
     leak: float = 0.1,
     expression: float = EXPRESSION,
+    noise_on: str = "auto",
     name: str | None = None,
     **unknown: Any,
 ) -> mudata.MuData:
@@ -482,7 +502,7 @@ def simulate(
         seed=int(seed), dispersion=float(dispersion), zero_inflation=float(zero_inflation),
         background=float(background), n_nonspatial=int(n_nonspatial),
         nonspatial_p=float(nonspatial_p), signal=float(signal), leak=float(leak),
-        expression=float(expression),
+        expression=float(expression), noise_on=str(noise_on),
     )  # fmt: skip
     _check_parameters(params)
     import mudata
@@ -530,6 +550,7 @@ def simulate(
             zero_inflation=params["zero_inflation"] if spec.zero_inflated else 0.0,
             noise_mean=params["noise_mean"],
             noise_sd=params["noise_sd"],
+            noise_on=_noise_target(params["noise_on"], spec),
         )
         adatas[key] = _modality_anndata(counts, obs, coords, spec.prefix, roles)
 

@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from sklearn.manifold import spectral_embedding
 
 from spami.errors import InputDataError
@@ -282,16 +284,15 @@ def run_seurat_wnn(
         raise InputDataError("All modalities must have the same spots in the same order.")
     requested = {"rna": rna_dims, "adt": adt_dims, "atac": atac_dims}
     spots = [f"spot-{i}" for i in range(n_spots)]
-    assays = [ASSAY_BY_KIND[m.kind] for m in modalities]
     with r_console_to_logger():
         counts = robjects.ListVector(
-            {a: _to_dgcmatrix(robjects, m, spots) for a, m in zip(assays, modalities)}
+            {ASSAY_BY_KIND[m.kind]: _to_dgcmatrix(robjects, m, spots) for m in modalities}
         )
-        kinds_r = robjects.ListVector({a: m.kind for a, m in zip(assays, modalities)})
+        kinds_r = robjects.ListVector({ASSAY_BY_KIND[m.kind]: m.kind for m in modalities})
         dims_r = robjects.ListVector(
             {
-                a: _dims_for(m, n_spots, requested[m.kind], n_hvg)
-                for a, m in zip(assays, modalities)
+                ASSAY_BY_KIND[m.kind]: _dims_for(m, n_spots, requested[m.kind], n_hvg)
+                for m in modalities
             }
         )
         # Arguments travel in an environment and are passed by name: an R call with large
@@ -332,13 +333,27 @@ def _read_wnn_output(result: Any, spots: list[str]) -> WnnOutput:
 
 
 def spectral_embedding_of_graph(graph: sp.spmatrix, n_components: int, seed: int) -> np.ndarray:
-    """(n, n_components) spectral embedding of a weighted graph (symmetrized first)."""
+    """(n, n_components) spectral embedding of a weighted graph (symmetrized first).
+
+    Seurat prunes weak SNN edges, so well separated domains can fall into separate
+    components; each then gets its own indicator-like eigenvector, which is what
+    clustering wants, so sklearn's warning about it is logged rather than shown.
+    """
     sym = sp.csr_matrix(graph, dtype=np.float64)
     sym = ((sym + sym.T) / 2.0).tocsr()
+    n_parts, _ = connected_components(sym, directed=False)
+    if n_parts > 1:
+        log.info("The wsnn graph has %d connected components.", n_parts)
     n_components = int(min(n_components, sym.shape[0] - 2))
-    return spectral_embedding(
-        sym, n_components=n_components, random_state=seed, drop_first=True, norm_laplacian=True
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        return spectral_embedding(
+            sym,
+            n_components=n_components,
+            random_state=seed,
+            drop_first=True,
+            norm_laplacian=True,
+        )
 
 
 def modality_counts(

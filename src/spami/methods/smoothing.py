@@ -90,6 +90,8 @@ def integrate(
         uns={
             "params": {"seed": seed, "k": k, "hops": hops, "n_pcs": n_pcs},
             "modalities": {name: features[name].kind for name in names},
-            "pcs_per_modality": dict(zip(names, widths)),
+            "pcs_per_modality": {
+                name: block.shape[1] for name, block in zip(names, blocks, strict=True)
+            },
         },
     )

@@ -1,0 +1,53 @@
+# Two commands on a fresh machine (Debian/Ubuntu, run as root or with sudo available):
+#   make run    set up R + a Python venv, then run the default benchmark (config/config.yaml)
+#   make test   set up, lint, and run the test suite
+# Other targets: setup, lint, report, clean.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= 2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := r-base-core r-cran-seurat r-cran-mclust
+
+.PHONY: setup system-deps venv run test lint report clean
+
+setup: system-deps venv
+
+# R, Seurat and mclust from Debian's packages (R must exist before rpy2 is installed).
+system-deps:
+	@if command -v Rscript >/dev/null && Rscript -e 'library(Seurat); library(mclust)' >/dev/null 2>&1; then \
+		echo "R with Seurat and mclust found"; \
+	else \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+# torch is installed first and pinned (CPU build); see README for CUDA.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $$(grep '^torch==' requirements.txt)
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+run: setup
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+report: venv
+	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --check Snakefile workflow/
+	$(VENV)/bin/snakemake --lint --cores 1
+
+test: setup lint
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+clean:
+	rm -rf results/* .snakemake logs benchmarks

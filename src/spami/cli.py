@@ -1,0 +1,132 @@
+"""The ``spami`` command line: simulate data, integrate a MuData file, score a result."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from spami.errors import SpamiError
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--weights takes comma-separated numbers such as 1,1,10,10,5, got {text!r}"
+        ) from None
+
+
+def _kinds(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, kind = pair.partition("=")
+        if not sep:
+            raise SpamiError(f"--modality-type takes NAME=TYPE (e.g. prot=adt), got {pair!r}")
+        out[name] = kind
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from spami.presets import PRESETS
+
+    parser = argparse.ArgumentParser(prog="spami", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    integ = sub.add_parser("integrate", help="integrate the modalities of a .h5mu file with SpaMI")
+    integ.add_argument("input", help="input MuData (.h5mu) following the data contract")
+    integ.add_argument("-o", "--output", required=True, help="output .h5mu (input + results)")
+    integ.add_argument("--preset", default="simulated", choices=sorted(PRESETS))
+    integ.add_argument("--epochs", type=int)
+    integ.add_argument("--lr", type=float)
+    integ.add_argument("--k", type=int, help="spatial neighbours per spot")
+    integ.add_argument("--weights", type=_weights, help="w1,w2,w3,w4,w5 loss weights")
+    integ.add_argument("--fusion", choices=["attention", "concat"])
+    integ.add_argument("--modalities", nargs="+", help="use only these modalities")
+    integ.add_argument(
+        "--modality-type", action="append", metavar="NAME=TYPE", help="e.g. prot=adt"
+    )
+    integ.add_argument("--early-stopping", action="store_true", default=None)
+    integ.add_argument("--seed", type=int, default=0)
+    integ.add_argument("--threads", type=int, default=1)
+    integ.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+
+    sim = sub.add_parser("simulate", help="simulate a spatial multi-omics dataset")
+    sim.add_argument("-o", "--output", required=True, help="output .h5mu")
+    sim.add_argument("--scenario", default="rna_adt")
+    sim.add_argument("--grid-size", type=int, default=36)
+    sim.add_argument("--noise-sd", type=float, default=0.5)
+    sim.add_argument("--noise-mean", type=float, default=2.0)
+    sim.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def run_integrate(args: argparse.Namespace) -> None:
+    """``spami integrate``: read, validate, train, write."""
+    from spami.data import read_mudata, write_mudata
+    from spami.methods.base import store_result
+    from spami.methods.spami_method import integrate
+    from spami.presets import get_preset
+
+    k = args.k or get_preset(args.preset).k
+    kinds = _kinds(args.modality_type)
+    mdata = read_mudata(args.input, k=k, kinds=kinds)
+    result = integrate(
+        mdata,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+        preset=args.preset,
+        modalities=args.modalities,
+        kinds=kinds,
+        epochs=args.epochs,
+        lr=args.lr,
+        k=args.k,
+        weights=args.weights,
+        fusion=args.fusion,
+        early_stopping=args.early_stopping,
+    )
+    store_result(result, mdata)
+    write_mudata(mdata, args.output)
+    print(f"wrote {args.output}: obsm['X_spami'] {result.embedding.shape}")
+
+
+def run_simulate(args: argparse.Namespace) -> None:
+    """``spami simulate``: write a simulated dataset."""
+    from spami.data import write_mudata
+    from spami.simulate import simulate
+
+    mdata = simulate(
+        args.scenario,
+        grid_size=args.grid_size,
+        noise_sd=args.noise_sd,
+        noise_mean=args.noise_mean,
+        seed=args.seed,
+    )
+    write_mudata(mdata, args.output)
+    print(f"wrote {args.output}: {mdata.n_obs} spots, modalities {list(mdata.mod)}")
+
+
+COMMANDS = {"integrate": run_integrate, "simulate": run_simulate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spami`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        COMMANDS[args.command](args)
+    except SpamiError as err:
+        print(f"spami {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

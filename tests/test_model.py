@@ -1,0 +1,83 @@
+"""SpaMI's modules and losses on small tensors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from spami.graph import gcn_normalize, spatial_knn_graph, symmetrize
+from spami.model import (
+    AttentionFusion,
+    Discriminator,
+    SparseOperator,
+    SpaMIModule,
+    contrastive_loss,
+    cosine_loss,
+)
+
+
+@pytest.fixture
+def graph():
+    rng = np.random.default_rng(0)
+    knn = spatial_knn_graph(rng.uniform(size=(40, 2)), k=3)
+    return knn, gcn_normalize(symmetrize(knn))
+
+
+def test_sparse_operator_forward_and_gradient_match_dense(graph):
+    knn, norm = graph
+    for matrix, symmetric in ((norm, True), (knn, False)):
+        op = SparseOperator(matrix, symmetric=symmetric)
+        dense = torch.tensor(matrix.toarray())
+        x = torch.randn(40, 5, requires_grad=True)
+        (op(x) ** 2).sum().backward()
+        grad_sparse = x.grad.clone()
+        x.grad = None
+        ((dense @ x) ** 2).sum().backward()
+        torch.testing.assert_close(op(x.detach()), dense @ x.detach())
+        torch.testing.assert_close(grad_sparse, x.grad)
+
+
+def test_attention_weights_sum_to_one_per_spot():
+    torch.manual_seed(0)
+    fusion = AttentionFusion(8)
+    z = [torch.randn(30, 8) for _ in range(3)]
+    fused, alpha = fusion(z)
+    assert fused.shape == (30, 8) and alpha.shape == (30, 3)
+    torch.testing.assert_close(alpha.sum(dim=1), torch.ones(30))
+    assert torch.all(alpha > 0)
+
+
+def test_cosine_loss_is_zero_for_equal_and_two_for_opposite_embeddings():
+    z = torch.randn(20, 4)
+    assert cosine_loss([z, z]).item() == pytest.approx(0.0, abs=1e-6)
+    assert cosine_loss([z, -z]).item() == pytest.approx(2.0, abs=1e-6)
+    assert cosine_loss([z, z, -z]).item() == pytest.approx(4.0 / 3.0, abs=1e-6)
+
+
+def test_contrastive_loss_of_an_uninformative_critic_is_two_log_two(graph):
+    knn, _ = graph
+    critic = Discriminator(4)
+    with torch.no_grad():
+        critic.weight.zero_()
+    z = torch.randn(40, 4)
+    loss = contrastive_loss(critic, z, z[torch.randperm(40)], SparseOperator(knn))
+    assert loss.item() == pytest.approx(2 * math.log(2), rel=1e-6)
+
+
+def test_module_shapes_for_attention_concat_and_single_modality(graph):
+    _, norm = graph
+    op = SparseOperator(norm, symmetric=True)
+    xs = [torch.randn(40, 10), torch.randn(40, 6)]
+    for fusion, width in (("attention", 16), ("concat", 32)):
+        module = SpaMIModule([10, 6], hidden_dim=12, latent_dim=16, fusion=fusion)
+        z = module.encode(xs, op)
+        fused, alpha = module.fuse(z)
+        assert fused.shape == (40, width)
+        assert (alpha is None) == (fusion == "concat")
+        assert [r.shape for r in module.decode(fused, op)] == [(40, 10), (40, 6)]
+    single = SpaMIModule([10], hidden_dim=12, latent_dim=16)
+    fused, alpha = single.fuse(single.encode(xs[:1], op))
+    assert fused.shape == (40, 16) and alpha is None
