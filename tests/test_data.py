@@ -327,6 +327,8 @@ def test_read_needs_explicit_kinds_for_unknown_modality_names(tmp_path) -> None:
         read_mudata(tmp_path / "foo.h5mu")
     back = read_mudata(tmp_path / "foo.h5mu", kinds={"foo": "rna"})
     assert back.uns["modality_kinds"] == {"foo": "rna", "adt": "adt"}
+    write_mudata(back, tmp_path / "foo_typed.h5mu")  # the kinds travel with the file
+    assert read_mudata(tmp_path / "foo_typed.h5mu").uns["modality_kinds"]["foo"] == "rna"
     with pytest.raises(InputDataError, match=r"types were given for \['bar'\]"):
         read_mudata(tmp_path / "foo.h5mu", kinds={"bar": "rna"})
 

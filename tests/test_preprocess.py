@@ -88,7 +88,7 @@ def test_adt_gets_clr_values_without_pca() -> None:
 
 def test_adt_drops_rarely_detected_proteins() -> None:
     adt = counts_modality("prot", 30, 4, seed=3)
-    counts = adt.X.toarray() * np.array([1, 1, 1, 0])
+    counts = (adt.X.toarray() + 1) * np.array([1, 1, 1, 0])
     counts[0, 3] = 1  # prot3 is detected in one spot only
     adt.X = sp.csr_matrix(counts)
     features = preprocess_modality(adt, "adt", min_cells_adt=2)
@@ -232,3 +232,14 @@ def test_atac_without_open_peaks_names_the_modality() -> None:
     atac = ad.AnnData(X=sp.csr_matrix((10, 5), dtype=np.float32))
     with pytest.raises(InputDataError, match="'atac': no peak left"):
         preprocess_modality(atac, "atac")
+
+
+def test_spots_without_counts_warn_and_get_zero_features() -> None:
+    atac = counts_modality("peak", 30, 40, seed=6, rate=1.0)
+    counts = atac.X.toarray()
+    counts[4] = 0
+    atac.X = sp.csr_matrix(counts)
+    with pytest.warns(UserWarning, match="'atac': 1 spots have no open peak"):
+        features = preprocess_modality(atac, "atac", n_comps=5)
+    assert np.all(features.X[4] == 0)
+    assert np.all(np.isfinite(features.X))

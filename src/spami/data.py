@@ -415,13 +415,15 @@ def _harmonize_ground_truth(mdata: MuData, source: str) -> None:
 
 
 def _check_kinds(mdata: MuData, kinds: Mapping[str, str] | None, where: str) -> dict[str, str]:
-    kinds = dict(kinds or {})
-    unknown = sorted(set(kinds) - set(mdata.mod))
+    """Resolve every modality's kind: ``kinds``, else ``uns['modality_kinds']``, else name."""
+    unknown = sorted(set(kinds or {}) - set(mdata.mod))
     if unknown:
         raise InputDataError(
             f"{where}modality types were given for {unknown}, which the file does not hold "
             f"(it holds {list(mdata.mod)}); fix the modality names."
         )
+    stored = {str(k): str(v) for k, v in dict(mdata.uns.get("modality_kinds", {})).items()}
+    kinds = {**stored, **(kinds or {})}
     return {mod: modality_kind(mod, kinds.get(mod)) for mod in mdata.mod}
 
 
@@ -431,7 +433,8 @@ def read_mudata(
     """Read a dataset (.h5mu), check it against the contract and return it.
 
     ``kinds`` maps modality names to 'rna' / 'adt' / 'atac' where the name does not say
-    it; the resolved kinds are stored in ``uns['modality_kinds']``. Coordinates found only
+    it (it overrides kinds stored in the file); the resolved kinds are stored in
+    ``uns['modality_kinds']``, so they travel with the file. Coordinates found only
     on modalities are copied to the MuData's ``obsm['spatial']``; ``obs['ground_truth']``
     becomes a categorical of strings with missing labels kept as NaN (with a warning).
     """

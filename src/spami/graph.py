@@ -24,7 +24,9 @@ def spatial_knn_graph(coords: np.ndarray, k: int) -> sp.csr_matrix:
     coords = np.asarray(coords, dtype=np.float64)
     n = coords.shape[0]
     if coords.ndim != 2 or coords.shape[1] < 1:
-        raise InputDataError(f"Spatial coordinates must be an (N, 2) array, got shape {coords.shape}.")
+        raise InputDataError(
+            f"Spatial coordinates must be an (N, 2) array, got shape {coords.shape}."
+        )
     if k < 1:
         raise InputDataError(f"k (the number of spatial neighbours) must be >= 1, got {k}.")
     if n < k + 1:

@@ -156,17 +156,23 @@ def contrastive_loss(
     z: torch.Tensor,
     z_corrupt: torch.Tensor,
     context_op: SparseOperator,
+    rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Deep-Graph-Infomax loss of one modality (sum of the two BCE terms of the spec)."""
+    """Deep-Graph-Infomax loss of one modality (sum of the two BCE terms of the spec).
+
+    ``rows`` restricts the loss to some spots (a tile's interior); contexts still use all.
+    """
     g = local_context(z, context_op)
     g_corrupt = local_context(z_corrupt, context_op)
+    if rows is not None:
+        z, z_corrupt, g, g_corrupt = z[rows], z_corrupt[rows], g[rows], g_corrupt[rows]
     ones, zeros = torch.ones_like(z[:, 0]), torch.zeros_like(z[:, 0])
     labels = torch.cat([ones, zeros])
     logits = torch.cat([discriminator(z, g), discriminator(z_corrupt, g)])
     logits_corrupt = torch.cat([discriminator(z_corrupt, g_corrupt), discriminator(z, g_corrupt)])
-    return F.binary_cross_entropy_with_logits(
-        logits, labels
-    ) + F.binary_cross_entropy_with_logits(logits_corrupt, labels)
+    return F.binary_cross_entropy_with_logits(logits, labels) + F.binary_cross_entropy_with_logits(
+        logits_corrupt, labels
+    )
 
 
 def cosine_loss(embeddings: list[torch.Tensor]) -> torch.Tensor:

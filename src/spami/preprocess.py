@@ -17,6 +17,7 @@ Every output has one row per spot, in the input's spot order.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,19 @@ def _inverse_or_zero(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _empty_spots(counts: sp.csr_matrix, name: str, what: str) -> np.ndarray:
+    """(n,) mask of spots without any count; warns when there are some."""
+    empty = np.asarray((counts > 0).sum(axis=1)).ravel() == 0
+    if empty.any():
+        warnings.warn(
+            f"Modality {name!r}: {int(empty.sum())} spots have no {what} after filtering; "
+            "their features are all zero. Consider removing them.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return empty
+
+
 def _no_features_left(name: str, what: str, threshold: str) -> InputDataError:
     return InputDataError(
         f"Modality {name!r}: no {what} left after filtering ({threshold}); lower that "
@@ -96,30 +110,47 @@ def _no_features_left(name: str, what: str, threshold: str) -> InputDataError:
 # --- RNA -------------------------------------------------------------------------------
 
 
-def log_normalize(counts: sp.csr_matrix) -> sp.csr_matrix:
-    """normalize_total to 1e4 counts per spot, then log1p: (n, g) -> (n, g) float32.
+def log_normalize(counts: Any) -> sp.csr_matrix:
+    """normalize_total to 1e4 counts per spot, then log1p: (n, g) -> (n, g) float32 CSR.
 
-    Spots without counts stay all-zero.
+    Accepts dense or sparse counts. Spots without counts stay all-zero.
     """
+    counts = _as_float_csr(counts)
     totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
     normalized = _scale_rows(counts, TARGET_SUM * _inverse_or_zero(totals)).astype(np.float32)
     np.log1p(normalized.data, out=normalized.data)
     return normalized
 
 
-def highly_variable_mask(counts: sp.csr_matrix, n_top_genes: int) -> np.ndarray:
-    """(g,) bool mask of the ``n_top_genes`` most variable genes (Seurat v3 on counts).
+def highly_variable_mask(counts: Any, n_top_genes: int, logged: Any = None) -> np.ndarray:
+    """(g,) bool mask of the ``n_top_genes`` most variable genes (scanpy, Seurat v3 flavor).
 
-    All genes are kept when there are no more than ``n_top_genes``.
+    Seurat v3 ranks genes by the variance of their standardized counts around a loess fit
+    of variance on mean. All genes are kept when there are no more than ``n_top_genes``.
+    Where the loess fit fails (degenerate data), the 'seurat' flavor on ``logged`` (the
+    log-normalized counts) is used instead, with a warning.
     """
     n_genes = counts.shape[1]
     if n_genes <= n_top_genes:
         return np.ones(n_genes, dtype=bool)
     import scanpy as sc  # heavy import (~5 s): only when HVG selection is needed
 
-    table = sc.pp.highly_variable_genes(
-        AnnData(X=counts), flavor="seurat_v3", n_top_genes=n_top_genes, inplace=False
-    )
+    try:
+        table = sc.pp.highly_variable_genes(
+            AnnData(X=counts), flavor="seurat_v3", n_top_genes=n_top_genes, inplace=False
+        )
+    except ValueError as err:  # skmisc's loess refuses some degenerate mean/variance clouds
+        if logged is None:
+            raise
+        warnings.warn(
+            f"Seurat v3 gene selection failed ({err}); using scanpy's 'seurat' flavor on "
+            "the log-normalized data instead.",
+            UserWarning,
+            stacklevel=2,
+        )
+        table = sc.pp.highly_variable_genes(
+            AnnData(X=logged), flavor="seurat", n_top_genes=n_top_genes, inplace=False
+        )
     return table["highly_variable"].to_numpy(dtype=bool)
 
 
@@ -158,9 +189,10 @@ def preprocess_rna(
     if not keep.any():
         raise _no_features_left(name, "gene", f"min_cells={min_cells}")
     counts = counts[:, keep]
+    _empty_spots(counts, name, "counts")
     gene_names = np.asarray(adata.var_names)[keep]
     logged = log_normalize(counts)
-    hvg = highly_variable_mask(counts, n_top_genes)
+    hvg = highly_variable_mask(counts, n_top_genes, logged)
     n_used = int(min(n_comps, min(adata.n_obs, int(hvg.sum())) - 1))
     if n_used < 1:
         raise InputDataError(
@@ -190,14 +222,17 @@ def _open_peak_mask(binary: sp.csr_matrix, min_frac: float) -> np.ndarray:
 
 
 def _tfidf_log(binary: sp.csr_matrix) -> sp.csr_matrix:
-    """TF-IDF, then L1-normalized rows, then log1p(x * 1e4): (n, p) -> (n, p) float64."""
+    """TF-IDF, then L1-normalized rows, then log1p(x * 1e4): (n, p) -> (n, p) float32.
+
+    Computed in float64; returned as float32, which makes the SVD a third faster.
+    """
     binary = binary.astype(np.float64)
     term_freq = _scale_rows(binary, _inverse_or_zero(np.asarray(binary.sum(axis=1)).ravel()))
     inverse_doc_freq = binary.shape[0] / np.asarray(binary.sum(axis=0)).ravel()
     tfidf = sp.csr_matrix(term_freq @ sp.diags(inverse_doc_freq))
     l1 = _scale_rows(tfidf, _inverse_or_zero(np.asarray(tfidf.sum(axis=1)).ravel()))
     l1.data = np.log1p(l1.data * LSI_SCALE)
-    return l1
+    return l1.astype(np.float32)
 
 
 def _standardize_rows(values: np.ndarray) -> np.ndarray:
@@ -215,8 +250,11 @@ def _lsi_with_mask(
     binary.eliminate_zeros()
     keep = _open_peak_mask(binary, min_frac)
     if not keep.any():
-        raise _no_features_left(name, "peak", f"open in >= {min_frac:.3%} of spots, min_frac")
+        raise _no_features_left(
+            name, "peak", f"min_frac={min_frac}: peaks open in < {min_frac:.1%} of spots"
+        )
     binary = binary[:, keep]
+    empty = _empty_spots(binary, name, "open peak")
     n_used = int(min(n_components, *binary.shape))
     if n_used < 2:
         raise InputDataError(
@@ -230,6 +268,7 @@ def _lsi_with_mask(
     largest = np.abs(left_vectors).argmax(axis=0)
     left_vectors *= np.sign(left_vectors[largest, np.arange(n_used)])
     embedding = _standardize_rows(left_vectors)[:, 1:]
+    embedding[empty] = 0.0  # not rounding noise blown up by the standardization
     return embedding.astype(np.float32), keep, n_used
 
 
@@ -297,7 +336,9 @@ def preprocess_adt(
     keep = _detected_per_feature(counts) >= min_cells_adt
     if not keep.any():
         raise _no_features_left(name, "protein", f"min_cells_adt={min_cells_adt}")
-    values = clr_normalize(counts[:, keep])
+    counts = counts[:, keep]
+    _empty_spots(counts, name, "counts")
+    values = clr_normalize(counts)
     info = {"n_features_in": int(adata.n_vars), "n_features_after_filter": int(keep.sum())}
     log.info("%s: %s", name, info)
     protein_names = [str(p) for p in np.asarray(adata.var_names)[keep]]

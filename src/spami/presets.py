@@ -12,7 +12,11 @@ from spami.errors import ConfigError
 class SpaMIConfig:
     """Every knob of SpaMI. ``weights`` = (w1, w2, w3, w4, w5): contrastive of modality 1
     and 2, reconstruction of modality 1 and 2, cosine. With M modalities, 2M + 1 weights
-    may be given instead; a 5-tuple is extended by repeating w2 and w4."""
+    may be given instead; a 5-tuple is extended by repeating w2 and w4.
+
+    ``tile_spots`` turns on tiled training (about that many interior spots per tile) with
+    a halo of ``halo_hops`` graph hops: 4 = 2 encoder layers + 2 decoder layers, so every
+    interior spot's embedding and reconstruction equal the full-batch ones."""
 
     k: int = 3
     lr: float = 1e-3
@@ -25,6 +29,8 @@ class SpaMIConfig:
     early_stopping: bool = False
     patience: int = 50
     min_delta: float = 1e-4
+    tile_spots: int | None = None
+    halo_hops: int = 4
     preprocess: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **overrides: Any) -> SpaMIConfig:
@@ -73,4 +79,6 @@ def get_preset(name: str) -> SpaMIConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(f"Unknown SpaMI preset {name!r}; choose one of {sorted(PRESETS)}.") from None
+        raise ConfigError(
+            f"Unknown SpaMI preset {name!r}; choose one of {sorted(PRESETS)}."
+        ) from None

@@ -420,7 +420,7 @@ def _check_parameters(params: dict[str, Any]) -> None:
     for name in ("dispersion",):
         if not params[name] > 0:
             raise ConfigError(f"{name}={params[name]} must be > 0 (the NB size; 10 is NSF's).")
-    for name in ("background", "noise_sd", "signal", "expression"):
+    for name in ("background", "noise_sd", "signal", "expression", "nonspatial_scale"):
         if not params[name] >= 0:
             raise ConfigError(f"{name}={params[name]} must be >= 0.")
     if params["noise_on"] not in NOISE_TARGETS:
@@ -475,6 +475,7 @@ def simulate(
     signal: float = 1.0,
     leak: float = 0.1,
     expression: float = EXPRESSION,
+    nonspatial_scale: float = 1.0,
     noise_on: str = "auto",
     name: str | None = None,
     **unknown: Any,
@@ -502,7 +503,8 @@ def simulate(
         seed=int(seed), dispersion=float(dispersion), zero_inflation=float(zero_inflation),
         background=float(background), n_nonspatial=int(n_nonspatial),
         nonspatial_p=float(nonspatial_p), signal=float(signal), leak=float(leak),
-        expression=float(expression), noise_on=str(noise_on),
+        expression=float(expression), nonspatial_scale=float(nonspatial_scale),
+        noise_on=str(noise_on),
     )  # fmt: skip
     _check_parameters(params)
     import mudata
@@ -537,7 +539,7 @@ def simulate(
         baseline = params["background"] * rng.gamma(2.0, 0.5, sizes[key])
         spatial_scale = params["expression"] * params["signal"] * design.factor_scale[key]
         spatial_w = spatial_w * spatial_scale[None, :]
-        nonspatial_w = nonspatial_w * params["expression"]
+        nonspatial_w = nonspatial_w * (params["expression"] * params["nonspatial_scale"])
         loadings = np.hstack([spatial_w, nonspatial_w])  # (J, L + K)
         rates = baseline[None, :] + group_rows @ loadings.T  # (G, J)
         counts = sample_counts(

@@ -8,12 +8,13 @@ import random
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
 from spami.errors import InputDataError, TrainingDivergedError
 from spami.graph import gcn_normalize, local_context_operator, spatial_knn_graph, symmetrize
-from spami.model import SparseOperator, SpaMIModule, contrastive_loss, cosine_loss
+from spami.model import SpaMIModule, SparseOperator, contrastive_loss, cosine_loss
 from spami.presets import SpaMIConfig
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class TrainedSpaMI:
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - seeds third-party code using the global RNG
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -58,17 +59,49 @@ def resolve_device(device: str) -> torch.device:
 
 @dataclass
 class GraphOperators:
-    """The three sparse operators one training run needs, built once."""
+    """The two sparse operators one training run needs, built once.
+
+    gcn: D^-1/2 (A + I) D^-1/2 of the symmetrized kNN graph; context: row-normalized
+    (A_knn + I). ``matrices`` keeps the SciPy forms so tiles can take sub-blocks.
+    """
 
     gcn: SparseOperator
     context: SparseOperator
+    matrices: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]
 
     @classmethod
     def from_coordinates(cls, coords: np.ndarray, k: int, device: torch.device) -> GraphOperators:
+        """Build the kNN graph of (N, 2) coordinates and both operators."""
         knn = spatial_knn_graph(coords, k)
-        gcn = SparseOperator(gcn_normalize(symmetrize(knn)), device, symmetric=True)
-        context = SparseOperator(local_context_operator(knn), device)
-        return cls(gcn=gcn, context=context)
+        adjacency = symmetrize(knn)
+        return cls.from_matrices(
+            gcn_normalize(adjacency), local_context_operator(knn), adjacency, device
+        )
+
+    @classmethod
+    def from_matrices(cls, gcn, context, adjacency, device) -> GraphOperators:
+        """Wrap precomputed SciPy matrices."""
+        return cls(
+            gcn=SparseOperator(gcn, device, symmetric=True),
+            context=SparseOperator(context, device),
+            matrices=(gcn, context, adjacency),
+        )
+
+    def restrict(self, nodes: np.ndarray, device: torch.device) -> GraphOperators:
+        """The operators' (nodes, nodes) sub-blocks, keeping the global normalization."""
+        gcn, context, adjacency = (m[nodes][:, nodes].tocsr() for m in self.matrices)
+        return GraphOperators.from_matrices(gcn, context, adjacency, device)
+
+
+def build_module(input_dims: list[int], config: SpaMIConfig) -> SpaMIModule:
+    """The network for the given input widths and settings."""
+    return SpaMIModule(
+        input_dims,
+        hidden_dim=config.hidden_dim,
+        latent_dim=config.latent_dim,
+        dropout=config.dropout,
+        fusion=config.fusion,
+    )
 
 
 def fit_spami(
@@ -81,7 +114,13 @@ def fit_spami(
     threads: int | None = None,
     progress: bool = True,
 ) -> TrainedSpaMI:
-    """Train SpaMI on M preprocessed feature matrices (each (N, d_m)) and (N, 2) coordinates."""
+    """Train SpaMI on M preprocessed feature matrices (each (N, d_m)) and (N, 2) coordinates.
+
+    With ``config.tile_spots`` set, trains on spatial tiles (see :mod:`spami.tiling`);
+    otherwise full-batch, one optimizer step per epoch, as the paper.
+    """
+    from spami.tiling import build_tiles
+
     n_spots = len(coords)
     for m, x in enumerate(features):
         if x.shape[0] != n_spots:
@@ -95,16 +134,13 @@ def fit_spami(
     dev = resolve_device(device)
     ops = GraphOperators.from_coordinates(coords, config.k, dev)
     xs = [torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=dev) for x in features]
-    module = SpaMIModule(
-        [x.shape[1] for x in xs],
-        hidden_dim=config.hidden_dim,
-        latent_dim=config.latent_dim,
-        dropout=config.dropout,
-        fusion=config.fusion,
-    ).to(dev)
-    w_csl, w_rec, w_cos = config.loss_weights(len(xs))
+    module = build_module([x.shape[1] for x in xs], config).to(dev)
+    weights = config.loss_weights(len(xs))
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    tiles = None
+    if config.tile_spots and config.tile_spots < n_spots:
+        tiles = build_tiles(coords, ops, config.tile_spots, config.halo_hops, dev)
     history: dict[str, list[float]] = {name: [] for name in LOSS_TERMS}
     best, stale, epoch = float("inf"), 0, 0
 
@@ -112,18 +148,11 @@ def fit_spami(
     bar = tqdm(range(config.epochs), desc="SpaMI", disable=not progress, mininterval=1.0)
     for epoch in bar:
         perm = torch.randperm(n_spots, generator=generator).to(dev)
-        terms = _loss_terms(module, xs, perm, ops, w_csl, w_rec, w_cos)
-        optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        optimizer.step()
-        values = {name: float(t.detach()) for name, t in terms.items()}
-        if not np.isfinite(values["total"]):
-            detail = ", ".join(f"{n}={v:.4g}" for n, v in values.items())
-            raise TrainingDivergedError(
-                f"SpaMI's loss became non-finite at epoch {epoch + 1} ({detail}). "
-                f"Lower the learning rate (now {config.lr:g}, e.g. --lr {config.lr / 10:g}) "
-                "or check the input for extreme values."
-            )
+        if tiles is None:
+            values = _step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
+        else:
+            values = _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
+        _check_finite(values, epoch, config.lr)
         for name, v in values.items():
             history[name].append(v)
         if progress and epoch % 50 == 0:
@@ -137,41 +166,110 @@ def fit_spami(
                     log.info("Early stop at epoch %d: loss plateau", epoch + 1)
                     break
     bar.close()
-    return _read_outputs(module, xs, ops, history, epochs_run=epoch + 1)
+    if tiles is None:
+        outputs = _read_outputs(module, xs, ops)
+    else:
+        from spami.tiling import tiled_outputs
+
+        outputs = tiled_outputs(module, xs, tiles)
+    return TrainedSpaMI(**outputs, history=history, epochs_run=epoch + 1, module=module)
 
 
-def _loss_terms(module, xs, perm, ops, w_csl, w_rec, w_cos) -> dict[str, torch.Tensor]:
+def _check_finite(values: dict[str, float], epoch: int, lr: float) -> None:
+    if not np.isfinite(values["total"]):
+        detail = ", ".join(f"{n}={v:.4g}" for n, v in values.items())
+        raise TrainingDivergedError(
+            f"SpaMI's loss became non-finite at epoch {epoch + 1} ({detail}). "
+            f"Lower the learning rate (now {lr:g}, e.g. --lr {lr / 10:g}) "
+            "or check the input for extreme values."
+        )
+
+
+def _step(module, optimizer, xs, xs_corrupt, ops, weights, rows=None) -> dict[str, float]:
+    """One optimizer step on the loss over ``rows`` (all spots when None)."""
+    terms = loss_terms(module, xs, xs_corrupt, ops, weights, rows)
+    optimizer.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    optimizer.step()
+    return {name: float(t.detach()) for name, t in terms.items()}
+
+
+def _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict[str, float]:
+    """One pass over the tiles in a shuffled order; returns interior-weighted mean terms."""
+    order = torch.randperm(len(tiles), generator=generator).tolist()
+    totals = dict.fromkeys(LOSS_TERMS, 0.0)
+    n_interior = sum(len(t.interior) for t in tiles)
+    for i in order:
+        tile = tiles[i]
+        nodes = tile.nodes_tensor
+        values = _step(
+            module,
+            optimizer,
+            [x[nodes] for x in xs],
+            [x[perm[nodes]] for x in xs],
+            tile.ops,
+            weights,
+            tile.interior_tensor,
+        )
+        for name, v in values.items():
+            totals[name] += v * len(tile.interior) / n_interior
+    return totals
+
+
+def loss_terms(
+    module: SpaMIModule,
+    xs: list[torch.Tensor],
+    xs_corrupt: list[torch.Tensor],
+    ops: GraphOperators,
+    weights: tuple[list[float], list[float], float],
+    rows: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """The weighted loss terms of the spec on the given spots (``rows``; None = all)."""
+    w_csl, w_rec, w_cos = weights
     z = module.encode(xs, ops.gcn)
     fused, _ = module.fuse(z)
     recon = module.decode(fused, ops.gcn)
+
+    def take(t: torch.Tensor) -> torch.Tensor:
+        return t if rows is None else t[rows]
+
     zero = fused.new_zeros(())
     csl = zero
     if any(w != 0 for w in w_csl):  # the ablation without it skips the corrupted pass
-        z_corrupt = module.encode([x[perm] for x in xs], ops.gcn)
+        z_corrupt = module.encode(xs_corrupt, ops.gcn)
         csl = sum(
-            w * contrastive_loss(d, zm, zc, ops.context)
+            w * contrastive_loss(d, zm, zc, ops.context, rows)
             for w, d, zm, zc in zip(w_csl, module.discriminators, z, z_corrupt, strict=True)
             if w != 0
         )
     rec = sum(
-        w * torch.nn.functional.mse_loss(r, x) for w, r, x in zip(w_rec, recon, xs, strict=True)
+        w * torch.nn.functional.mse_loss(take(r), take(x))
+        for w, r, x in zip(w_rec, recon, xs, strict=True)
     )
-    cos = w_cos * cosine_loss(z) if (w_cos != 0 and len(z) > 1) else zero
+    cos = w_cos * cosine_loss([take(t) for t in z]) if (w_cos != 0 and len(z) > 1) else zero
     return {"total": csl + rec + cos, "contrastive": csl, "reconstruction": rec, "cosine": cos}
 
 
 @torch.no_grad()
-def _read_outputs(module, xs, ops, history, epochs_run) -> TrainedSpaMI:
+def forward_outputs(module: SpaMIModule, xs, ops: GraphOperators) -> dict[str, list[torch.Tensor]]:
+    """Eval-mode tensors: fused embedding, per-modality embeddings, attention, reconstructions."""
     module.eval()
     z = module.encode(xs, ops.gcn)
     fused, alpha = module.fuse(z)
     recon = module.decode(fused, ops.gcn)
-    return TrainedSpaMI(
-        embedding=fused.cpu().numpy(),
-        modality_embeddings=[t.cpu().numpy() for t in z],
-        attention=None if alpha is None else alpha.cpu().numpy(),
-        reconstructions=[t.cpu().numpy() for t in recon],
-        history=history,
-        epochs_run=epochs_run,
-        module=module,
-    )
+    return {
+        "embedding": fused,
+        "modality_embeddings": z,
+        "attention": alpha,
+        "reconstructions": recon,
+    }
+
+
+def _read_outputs(module, xs, ops) -> dict:
+    out = forward_outputs(module, xs, ops)
+    return {
+        "embedding": out["embedding"].cpu().numpy(),
+        "modality_embeddings": [t.cpu().numpy() for t in out["modality_embeddings"]],
+        "attention": None if out["attention"] is None else out["attention"].cpu().numpy(),
+        "reconstructions": [t.cpu().numpy() for t in out["reconstructions"]],
+    }

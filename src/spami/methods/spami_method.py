@@ -25,8 +25,8 @@ from spami.data import spatial_coordinates
 from spami.errors import ConfigError
 from spami.graph import shuffle_coordinates as shuffled
 from spami.methods.base import IntegrationResult
-from spami.presets import SpaMIConfig, get_preset
 from spami.preprocess import ModalityFeatures, preprocess_mudata
+from spami.presets import SpaMIConfig, get_preset
 from spami.train import fit_spami
 
 PREPROCESS_KEYS = ("n_comps", "n_top_genes", "min_cells", "min_cells_adt")
@@ -108,7 +108,9 @@ def integrate(
             "seed": int(seed),
             "epochs_run": int(trained.epochs_run),
             "preprocess_seconds": float(preprocess_s),
-            "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in trained.history.items()},
+            "loss_history": {
+                k: np.asarray(v, dtype=np.float32) for k, v in trained.history.items()
+            },
         },
     )
     result.check(mdata.n_obs)

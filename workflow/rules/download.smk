@@ -1,0 +1,75 @@
+"""Real datasets: download with verified checksums, then convert to the data contract.
+
+    resources/datasets/<name>/raw/download.json   verified downloads + extracted inputs
+    resources/datasets/<name>/<name>.h5mu         the dataset, as every method reads it
+
+Archives shared by several datasets (Data_SpatialGlue.zip) are kept once under
+resources/downloads/. Downloading runs on the submitting host (localrule): cluster nodes
+often have no internet. Limit parallel downloads with --resources downloads=1.
+"""
+
+import sys
+
+if SPAMI_SRC not in sys.path:
+    sys.path.insert(0, SPAMI_SRC)
+from spami.datasets import load_registry
+
+# Checked at parse time, so a broken registry entry fails before any job starts.
+REGISTRY = load_registry(config["dataset_registry"]) if REAL else {}
+REAL_NAMES = "|".join(re.escape(name) for name in REAL) or "(?!)"
+DOWNLOAD_CACHE = "resources/downloads"
+
+
+def convert_mem_mb(wildcards, attempt):
+    """About 1 MB per spot above a 2 GB base (dense source matrices), more on a retry."""
+    spots = REGISTRY[wildcards.dataset].n_spots or 10000
+    return attempt * (2000 + spots)
+
+
+rule download_dataset:
+    output:
+        manifest="resources/datasets/{dataset}/raw/download.json",
+    log:
+        "logs/download/{dataset}.log",
+    benchmark:
+        "benchmarks/download/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=REAL_NAMES,
+    retries: 1
+    localrule: True
+    conda:
+        "../../envs/spami.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=240,
+        downloads=1,
+    params:
+        registry=config["dataset_registry"],
+        cache_dir=DOWNLOAD_CACHE,
+    script:
+        "../scripts/download_fetch.py"
+
+
+rule convert_dataset:
+    input:
+        manifest=rules.download_dataset.output.manifest,
+    output:
+        "resources/datasets/{dataset}/{dataset}.h5mu",
+    log:
+        "logs/convert/{dataset}.log",
+    benchmark:
+        "benchmarks/convert/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=REAL_NAMES,
+    retries: 1
+    conda:
+        "../../envs/spami.yaml"
+    threads: 1
+    resources:
+        mem_mb=convert_mem_mb,
+        runtime=30,
+    params:
+        registry=config["dataset_registry"],
+    script:
+        "../scripts/download_convert.py"
