@@ -28,7 +28,14 @@ import spami.download
 from spami.convert import convert_dataset
 from spami.data import read_mudata
 from spami.datasets import get_dataset
-from spami.download import download_dataset, extract_member, file_md5
+from spami.download import (
+    DownloadError,
+    download_dataset,
+    extract_member,
+    file_md5,
+    parse_figshare,
+    parse_zenodo,
+)
 from spami.errors import ChecksumError, ConfigError, InputDataError
 from spami.simulate import simulate
 
@@ -241,6 +248,51 @@ def test_ambiguous_archive_member_is_an_error(tmp_path, spatialglue_zip):
     archive.write_bytes(spatialglue_zip)
     with pytest.raises(InputDataError, match="several members"):
         extract_member(archive, "adata_RNA.h5ad", tmp_path / "out.h5ad")
+
+
+def test_record_metadata_of_both_repositories_give_url_md5_and_size():
+    zenodo = parse_zenodo(
+        {
+            "files": [
+                {
+                    "key": "a.zip",
+                    "size": 3,
+                    "checksum": "md5:" + "a" * 32,
+                    "links": {"self": "https://z.org/api/records/1/files/a.zip"},
+                }
+            ]
+        }
+    )
+    assert zenodo["a.zip"].url == "https://z.org/api/records/1/files/a.zip/content"
+    assert (zenodo["a.zip"].md5, zenodo["a.zip"].size) == ("a" * 32, 3)
+    figshare = parse_figshare(
+        {
+            "files": [
+                {
+                    "name": "b.h5",
+                    "size": 5,
+                    "computed_md5": "",
+                    "supplied_md5": "B" * 32,
+                    "download_url": "https://ndownloader.figshare.com/files/7",
+                }
+            ]
+        }
+    )
+    assert figshare["b.h5"].md5 == "b" * 32
+
+
+def test_file_by_hand_without_known_checksum_and_no_network_says_what_to_add(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / MISAR_RNA).write_bytes(b"x")
+    (raw / MISAR_ATAC).write_bytes(b"y")
+    registry = tmp_path / "r.yaml"
+    unreachable = {"figshare": {"api": "http://127.0.0.1:9/v2/articles/{record}"}}
+    registry.write_text(
+        yaml.safe_dump({"repositories": unreachable, "datasets": {"m": misar_entry()}})
+    )
+    with pytest.raises(DownloadError, match="Add the file's md5"):
+        download_dataset(get_dataset(registry, "m"), raw, attempts=1, backoff=0, progress=False)
 
 
 @pytest.mark.slow

@@ -64,7 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--noise-sd", type=float, default=0.5)
     sim.add_argument("--noise-mean", type=float, default=2.0)
     sim.add_argument("--seed", type=int, default=0)
+    bench = sub.add_parser("bench", help="time and memory of SpaMI against the number of spots")
+    bench.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    bench.add_argument("--out", default="results/bench", help="folder for scaling.csv/png")
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--full-epochs", type=int, default=1000, help="0 skips full training")
+    bench.add_argument("--full-max-n", type=int, default=100000, help="largest N trained fully")
+    bench.add_argument("--tile-spots", type=int, help="train on tiles of about this many spots")
     return parser
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    """``spami bench``: the scaling table and plot."""
+    from spami.bench import run_scaling
+
+    path = run_scaling(
+        args.sizes,
+        args.out,
+        threads=args.threads,
+        device=args.device,
+        full_epochs=args.full_epochs,
+        full_max_n=args.full_max_n,
+        tile_spots=args.tile_spots,
+    )
+    print(f"wrote {path}")
 
 
 def run_integrate(args: argparse.Namespace) -> None:
@@ -113,7 +137,7 @@ def run_simulate(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}: {mdata.n_obs} spots, modalities {list(mdata.mod)}")
 
 
-COMMANDS = {"integrate": run_integrate, "simulate": run_simulate}
+COMMANDS = {"integrate": run_integrate, "simulate": run_simulate, "bench": run_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

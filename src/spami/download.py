@@ -94,6 +94,8 @@ def parse_zenodo(meta: dict) -> dict[str, RecordFile]:
         name = item.get("key") or item.get("filename")
         links = item.get("links") or {}
         url = links.get("content") or links.get("download") or links.get("self")
+        if url and url.rstrip("/").endswith(f"/files/{name}"):
+            url = url.rstrip("/") + "/content"  # the file's metadata URL -> its bytes
         if name and url:
             files[name] = RecordFile(name, url, _md5_of(item.get("checksum")), item.get("size"))
     return files
@@ -488,7 +490,15 @@ def _fetch_one(
         if md5 is None and (md5 := read_sidecar(path)):
             against = "sidecar"
         if md5 is None:
-            md5, against = _expected_md5(remote, record.file(remote.name).md5), "record"
+            try:
+                published = record.file(remote.name).md5
+            except DownloadError as err:
+                raise DownloadError(
+                    f"{path}: present, but its checksum is unknown offline (no md5 in "
+                    "config/datasets.yaml, no .md5 sidecar) and the record could not be "
+                    f"read ({err}). Add the file's md5 from the record page to the registry."
+                ) from err
+            md5, against = _expected_md5(remote, published), "record"
         verify_file(path, md5, remote.size)
         if against != "sidecar":
             _write_sidecar(path, md5)

@@ -115,7 +115,7 @@ class _Design:
 
     factors: np.ndarray
     labels: np.ndarray  # (N,) int domain per spot
-    factor_scale: dict[str, np.ndarray]  # modality -> (L,) multiplier of its loadings
+    main_factors: dict[str, np.ndarray]  # modality -> (L,) bool: factors it shows in full
     obs: dict[str, np.ndarray]  # extra per-spot columns (partitions)
 
 
@@ -188,24 +188,22 @@ def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 def _block_design(grid_size: int, modalities: tuple[str, ...]) -> _Design:
     factors = spatial_factors(BLOCK_PATTERN, grid_size)
-    scale = {key: np.ones(factors.shape[1]) for key in modalities}
-    return _Design(factors, block_domains(grid_size), scale, {})
+    main = {key: np.ones(factors.shape[1], dtype=bool) for key in modalities}
+    return _Design(factors, block_domains(grid_size), main, {})
 
 
-def _complementary_design(grid_size: int, modalities: tuple[str, ...], leak: float) -> _Design:
+def _complementary_design(grid_size: int, modalities: tuple[str, ...]) -> _Design:
     """Partition A (bands) shows mainly in RNA, partition B (ellipse) in the other modality.
 
-    Each modality also sees the other partition at ``leak`` times the loading.
-    Domain = A * 2 + B, so 3 x 2 = 6 domains.
+    Domain = A * 2 + B, so 3 x 2 = 6 domains. The other partition leaks in (see simulate).
     """
     part_a, part_b = band_partition(grid_size), ellipse_partition(grid_size)
     n_b = 2
     factors = np.hstack([_one_hot(part_a, BAND_COUNT), _one_hot(part_b, n_b)])
     is_a = np.arange(factors.shape[1]) < BAND_COUNT - 1
-    rna_scale = np.where(is_a, 1.0, leak)
-    scale = {key: (rna_scale if key == "rna" else np.where(is_a, leak, 1.0)) for key in modalities}
+    main = {key: (is_a if key == "rna" else ~is_a) for key in modalities}
     obs = {"partition_a": part_a, "partition_b": part_b}
-    return _Design(factors, part_a * n_b + part_b, scale, obs)
+    return _Design(factors, part_a * n_b + part_b, main, obs)
 
 
 def nonspatial_factors(
@@ -219,15 +217,18 @@ def nonspatial_factors(
 
 
 def feature_loadings(
-    rng: np.random.Generator, n_features: int, n_spatial: int, n_nonspatial: int
+    rng: np.random.Generator, n_features: int, main_factors: np.ndarray, n_nonspatial: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Loadings W (J x L) on spatial and V (J x K) on non-spatial factors, and roles (J,).
 
-    Roles index ``ROLE_NAMES``. Magnitudes are Gamma(2, 1/2) (mean 1; the caller scales them). The draws do not
-    depend on n_nonspatial being zero (non-spatial features then load nothing).
+    A feature's home spatial factor is one of ``main_factors`` (L,) bool; it also loads
+    each spatial factor with probability EXTRA_FACTOR_PROBABILITY. Roles index
+    ``ROLE_NAMES``. Magnitudes are Gamma(2, 1/2), mean 1 (the caller scales them). The
+    draws do not depend on n_nonspatial being zero (non-spatial features then load nothing).
     """
+    n_spatial = main_factors.size
     roles = rng.choice(3, size=n_features, p=ROLE_PROBABILITIES)
-    home = rng.integers(n_spatial, size=n_features)
+    home = rng.choice(np.flatnonzero(main_factors), size=n_features)
     extra = rng.random((n_features, n_spatial)) < EXTRA_FACTOR_PROBABILITY
     on_spatial = extra | (home[:, None] == np.arange(n_spatial)[None, :])
     on_spatial &= (roles != 1)[:, None]
@@ -511,7 +512,7 @@ def simulate(
 
     modalities = _SCENARIO_MODALITIES[scenario]
     if scenario.startswith("complementary"):
-        design = _complementary_design(params["grid_size"], modalities, params["leak"])
+        design = _complementary_design(params["grid_size"], modalities)
     else:
         design = _block_design(params["grid_size"], modalities)
     n_spots = design.labels.size
@@ -519,7 +520,6 @@ def simulate(
         np.random.default_rng([params["seed"], 0]), n_spots, params["n_nonspatial"], nonspatial_p
     )
     group, group_rows = _spot_groups(design.factors, nonspatial)
-    n_factors = design.factors.shape[1]
 
     width = max(5, len(str(n_spots - 1)))
     obs = pd.DataFrame(index=[f"spot_{i:0{width}d}" for i in range(n_spots)])
@@ -533,11 +533,13 @@ def simulate(
     for key in modalities:
         spec = _MODALITIES[key]
         rng = np.random.default_rng([params["seed"], spec.stream])
+        main = design.main_factors[key]
         spatial_w, nonspatial_w, roles = feature_loadings(
-            rng, sizes[key], n_factors, params["n_nonspatial"]
+            rng, sizes[key], main, params["n_nonspatial"]
         )
         baseline = params["background"] * rng.gamma(2.0, 0.5, sizes[key])
-        spatial_scale = params["expression"] * params["signal"] * design.factor_scale[key]
+        factor_scale = np.where(main, 1.0, params["leak"])  # the other partition leaks in
+        spatial_scale = params["expression"] * params["signal"] * factor_scale
         spatial_w = spatial_w * spatial_scale[None, :]
         nonspatial_w = nonspatial_w * (params["expression"] * params["nonspatial_scale"])
         loadings = np.hstack([spatial_w, nonspatial_w])  # (J, L + K)

@@ -149,7 +149,7 @@ def fit_spami(
     for epoch in bar:
         perm = torch.randperm(n_spots, generator=generator).to(dev)
         if tiles is None:
-            values = _step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
+            values = train_step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
         else:
             values = _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
         _check_finite(values, epoch, config.lr)
@@ -185,7 +185,7 @@ def _check_finite(values: dict[str, float], epoch: int, lr: float) -> None:
         )
 
 
-def _step(module, optimizer, xs, xs_corrupt, ops, weights, rows=None) -> dict[str, float]:
+def train_step(module, optimizer, xs, xs_corrupt, ops, weights, rows=None) -> dict[str, float]:
     """One optimizer step on the loss over ``rows`` (all spots when None)."""
     terms = loss_terms(module, xs, xs_corrupt, ops, weights, rows)
     optimizer.zero_grad(set_to_none=True)
@@ -202,7 +202,7 @@ def _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict
     for i in order:
         tile = tiles[i]
         nodes = tile.nodes_tensor
-        values = _step(
+        values = train_step(
             module,
             optimizer,
             [x[nodes] for x in xs],

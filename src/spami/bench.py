@@ -1,0 +1,223 @@
+"""Scaling benchmark of SpaMI: graph, preprocessing, epoch and full-training time, peak memory.
+
+Each size runs in a fresh subprocess so that its peak RSS is its own. For every N the
+harness also times the dense matrix products one epoch cannot avoid (every GCN layer's
+``H W`` forward and its two backward GEMMs, at the model's shapes, on the same threads)
+and reports epoch time / GEMM time: how much the sparse propagation, the losses and the
+optimizer cost on top of the unavoidable arithmetic.
+
+    spami bench --sizes 1000 10000 100000 --out results/bench
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+SCALING_COLUMNS = [
+    "n_spots",
+    "threads",
+    "device",
+    "simulate_s",
+    "preprocess_s",
+    "graph_s",
+    "epoch_s",
+    "gemm_s",
+    "epoch_over_gemm",
+    "full_epochs",
+    "full_training_s",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "tile_spots",
+]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_gemms(n: int, dims: list[int], config, threads: int, repeats: int = 5) -> float:
+    """Median seconds of the dense GEMMs of one epoch at N spots and the given input widths."""
+    import torch
+
+    torch.set_num_threads(threads)
+    h, latent = config.hidden_dim, config.latent_dim
+    fused = latent * len(dims) if config.fusion == "concat" else latent
+    passes = 2 if any(w != 0 for w in config.loss_weights(len(dims))[0]) else 1
+    shapes = []
+    for d in dims:
+        shapes += [(d, h), (h, latent)] * passes  # encoder layers, clean and corrupted
+        shapes += [(fused, h), (h, d)]  # decoder layers
+    mats = [(torch.randn(n, a), torch.randn(a, b), torch.randn(n, b)) for a, b in shapes]
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        for x, w, g in mats:
+            x @ w  # forward
+            g @ w.T  # grad wrt the input
+            x.T @ g  # grad wrt the weight
+        times.append(time.perf_counter() - start)
+    return median(times[1:])
+
+
+def measure_size(
+    n_spots: int,
+    *,
+    threads: int = 2,
+    device: str = "cpu",
+    epochs_timed: int = 5,
+    full_epochs: int = 0,
+    tile_spots: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """All timings for one dataset size (call in a fresh process for a clean peak RSS)."""
+    import torch
+
+    from spami.preprocess import preprocess_mudata
+    from spami.presets import get_preset
+    from spami.simulate import simulate
+    from spami.train import GraphOperators, build_module, fit_spami, seed_everything, train_step
+
+    torch.set_num_threads(threads)
+    grid = max(6, round(math.sqrt(n_spots)))
+    t0 = time.perf_counter()
+    mdata = simulate("rna_adt", grid_size=grid, seed=seed)
+    t1 = time.perf_counter()
+    features = preprocess_mudata(mdata, seed=seed)
+    t2 = time.perf_counter()
+    coords = np.asarray(mdata.obsm["spatial"], dtype=float)
+    config = get_preset("simulated").with_overrides(tile_spots=tile_spots)
+    dev = torch.device(device)
+    t3 = time.perf_counter()
+    ops = GraphOperators.from_coordinates(coords, config.k, dev)
+    graph_s = time.perf_counter() - t3
+    xs = [torch.as_tensor(f.X, device=dev) for f in features.values()]
+    dims = [x.shape[1] for x in xs]
+
+    seed_everything(seed)
+    module = build_module(dims, config).to(dev)
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    weights = config.loss_weights(len(xs))
+    epoch_times = []
+    for _ in range(epochs_timed + 1):  # the first is warm-up
+        perm = torch.randperm(len(coords), device=dev)
+        start = time.perf_counter()
+        train_step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        epoch_times.append(time.perf_counter() - start)
+    epoch_s = median(epoch_times[1:])
+    gemm_s = time_gemms(len(coords), dims, config, threads)
+
+    full_s = float("nan")
+    if full_epochs:
+        run_config = config.with_overrides(epochs=full_epochs)
+        start = time.perf_counter()
+        fit_spami([f.X for f in features.values()], coords, run_config, seed=seed,
+                  device=device, threads=threads, progress=False)  # fmt: skip
+        full_s = time.perf_counter() - start
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else float("nan")
+    return {
+        "n_spots": len(coords),
+        "threads": threads,
+        "device": device,
+        "simulate_s": t1 - t0,
+        "preprocess_s": t2 - t1,
+        "graph_s": graph_s,
+        "epoch_s": epoch_s,
+        "gemm_s": gemm_s,
+        "epoch_over_gemm": epoch_s / gemm_s,
+        "full_epochs": full_epochs,
+        "full_training_s": full_s,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_gpu_mb": gpu_mb,
+        "tile_spots": tile_spots or 0,
+    }
+
+
+def run_scaling(
+    sizes: list[int],
+    out_dir: str | Path,
+    *,
+    threads: int = 2,
+    device: str = "cpu",
+    full_epochs: int = 1000,
+    full_max_n: int = 100_000,
+    tile_spots: int | None = None,
+) -> Path:
+    """Measure every size in its own process; write scaling.csv and scaling.png in out_dir."""
+    import pandas as pd
+
+    from spami.atomic import atomic_path
+
+    rows = []
+    for n in sizes:
+        args = {
+            "n_spots": n,
+            "threads": threads,
+            "device": device,
+            "full_epochs": full_epochs if n <= full_max_n else 0,
+            "tile_spots": tile_spots,
+        }
+        cmd = [sys.executable, "-m", "spami.bench", json.dumps(args)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmark at N={n} failed:\n{proc.stderr[-2000:]}")
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=SCALING_COLUMNS)
+    out = Path(out_dir)
+    with atomic_path(out / "scaling.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    plot_scaling(table, out / "scaling.png")
+    return out / "scaling.csv"
+
+
+def fitted_slope(n: np.ndarray, values: np.ndarray) -> float:
+    """Slope of log(values) against log(n) by least squares (the scaling exponent)."""
+    ok = np.isfinite(values) & (values > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(n[ok]), np.log(values[ok]), 1)[0])
+
+
+def plot_scaling(table, path: str | Path) -> None:
+    """Log-log plot of epoch/graph time and peak RSS against N, with fitted slopes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from spami.atomic import atomic_path
+
+    n = table["n_spots"].to_numpy(float)
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for col in ("graph_s", "preprocess_s", "epoch_s", "gemm_s"):
+        v = table[col].to_numpy(float)
+        ax_t.loglog(n, v, "o-", label=f"{col} (slope {fitted_slope(n, v):.2f})")
+    ax_t.set_xlabel("spots")
+    ax_t.set_ylabel("seconds")
+    ax_t.legend(fontsize=7)
+    rss = table["peak_rss_mb"].to_numpy(float)
+    ax_m.loglog(n, rss, "o-", label=f"peak RSS (slope {fitted_slope(n, rss):.2f})")
+    ax_m.set_xlabel("spots")
+    ax_m.set_ylabel("MB")
+    ax_m.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_size(**json.loads(sys.argv[1]))))
