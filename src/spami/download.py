@@ -282,6 +282,9 @@ def _transfer(
             raise _Transient("server refused the resume range; restarting from the start")
         _check_status(response, f"download {url}")
         resumed = response.status_code == 206
+        if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+            part.unlink(missing_ok=True)
+            raise _Transient("server resumed at another offset; restarting from the start")
         if offset and not resumed:
             log.info(
                 "%s: server does not resume (HTTP %s); restarting", part.name, response.status_code
@@ -334,6 +337,8 @@ def download_file(
     part = dest.with_name(dest.name + ".part")
     session = session or _session()
     with _locked(dest):
+        if dest.is_file() and read_sidecar(dest) == md5 and file_md5(dest) == md5:
+            return dest  # another job fetched it while this one waited for the lock
         for fresh in (False, True):
             if fresh:
                 part.unlink(missing_ok=True)

@@ -119,7 +119,12 @@ def ordered_methods(methods: Sequence[str]) -> list[str]:
 
 def ordered_variants(variants: Sequence[str]) -> list[str]:
     """Distinct variants, the full model first, then the paper's ablations."""
-    return sorted(set(variants), key=lambda v: _rank(list(VARIANT_ORDER), v))
+    return sorted(set(variants), key=lambda v: _rank(VARIANT_ORDER, v))
+
+
+def run_sort_key(method: str, variant: str = "default") -> tuple:
+    """Sort key of a (method, variant): methods as ordered_methods, variants as ordered_variants."""
+    return (_rank(list(METHOD_COLOURS), method), _rank(VARIANT_ORDER, variant))
 
 
 def method_colours(methods: Sequence[str]) -> dict[str, Any]:
@@ -816,7 +821,7 @@ def cost_plot(cost: pd.DataFrame, *, title: str = "Computational cost") -> Figur
     size = "n_spots" if "n_spots" in table and table["n_spots"].notna().all() else "dataset"
     pairs = sorted(
         table[["method", "variant"]].drop_duplicates().itertuples(index=False),
-        key=lambda p: (_rank(list(METHOD_COLOURS), p.method), _rank(VARIANT_ORDER, p.variant)),
+        key=lambda p: run_sort_key(p.method, p.variant),
     )
     runs = [method_label(p.method, p.variant) for p in pairs]
     table = table.assign(

@@ -41,8 +41,18 @@ class SpaMIConfig:
             raise ConfigError(
                 f"Unknown SpaMI setting(s) {unknown}; known settings: {sorted(known)}."
             )
-        if "weights" in overrides and overrides["weights"] is not None:
-            overrides["weights"] = tuple(float(w) for w in overrides["weights"])
+        if overrides.get("weights") is not None:
+            # null entries keep the preset's value, so an ablation such as "no cosine loss"
+            # ([null, null, null, null, 0]) works on top of every dataset's preset.
+            given = list(overrides["weights"])
+            base = list(self.weights)
+            if len(given) == len(base):
+                given = [b if g is None else g for g, b in zip(given, base, strict=True)]
+            elif any(g is None for g in given):
+                raise ConfigError(
+                    f"weights {given} has null entries but not the preset's length {len(base)}."
+                )
+            overrides["weights"] = tuple(float(w) for w in given)
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, **clean)
 

@@ -1,0 +1,539 @@
+"""The benchmark report: summary tables, and the figures built from the workflow's result files.
+
+Tables (each written as CSV for machines, Markdown for the README, HTML for the Snakemake
+report):
+
+- summary_table: per dataset, methods x metrics, mean ± sd over seeds, per clustering;
+  failed / not-applicable methods keep their row, with status and reason.
+- significance_table: paired Wilcoxon tests of SpaMI against each other method
+  (``spami.stats.paired_wilcoxon``), per metric and clustering, Holm-adjusted.
+- cost_table: seconds and peak memory per method and dataset size.
+
+Figures: ``*_figure`` functions read the result files of one dataset (ground truth and
+coordinates from the input ``.h5mu``, clusters from the TSVs, embeddings from the
+integrated ``.h5mu``, status files for failures) and hand arrays to ``spami.plots``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spami import plots
+from spami.atomic import atomic_path
+from spami.errors import ConfigError, InputDataError
+from spami.workflow_io import OK, read_json, resolve_modalities
+
+SUPERVISED_METRICS = plots.SUPERVISED_METRICS
+METRICS = (*SUPERVISED_METRICS, "morans_i_median")
+STATUS_TEXT = {"failed": "failed", "not_applicable": "n/a", "unavailable": "unavailable"}
+Block = tuple  # ("h1" | "h2" | "p", text) or ("table", header, rows)
+
+
+# ---------------------------------------------------------------- reading result files
+
+
+@dataclass
+class Spots:
+    """The spots of a dataset: obs (n rows), (n, 2) coordinates, modality names in order."""
+
+    obs: pd.DataFrame
+    coords: np.ndarray
+    modalities: list[str]
+
+    @property
+    def truth(self) -> np.ndarray | None:
+        """(n,) ground-truth domains, or None when the dataset has none."""
+        if "ground_truth" not in self.obs:
+            return None
+        return self.obs["ground_truth"].to_numpy(dtype=object)
+
+
+def read_spots(path: str | Path) -> Spots:
+    """obs, coordinates and modality names of an .h5mu, without loading the count matrices."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        obs = read_elem(f["obs"])
+        order = f["mod"].attrs.get("mod-order", list(f["mod"].keys()))
+        modalities = [str(m) for m in order]
+        coords = read_elem(f["obsm"]["spatial"]) if "spatial" in f.get("obsm", {}) else None
+    if coords is None:  # coordinates only on the modalities: let spami.data find them
+        from spami.data import read_mudata, spatial_coordinates
+
+        coords = spatial_coordinates(read_mudata(path))
+    return Spots(obs, np.asarray(coords, dtype=float), modalities)
+
+
+def n_spots(path: str | Path) -> int:
+    """Number of spots of an .h5mu (read from its obs index only)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return int(f["obs"][f["obs"].attrs["_index"]].shape[0])
+
+
+def read_embedding(path: str | Path, key: str) -> np.ndarray:
+    """(n, d) ``obsm[key]`` of an integrated .h5mu, without loading the count matrices."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        return np.asarray(read_elem(f["obsm"][key]), dtype=np.float32)
+
+
+def read_labels(path: str | Path, clustering: str) -> np.ndarray | None:
+    """(n,) labels of one clustering from a clusters TSV; None where it failed (empty column)."""
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if clustering not in table or table[clustering].eq("").any():
+        return None
+    return table[clustering].to_numpy(dtype=object)
+
+
+def failure_text(status: Mapping[str, Any]) -> str:
+    """'failed: RuntimeError: ...' for a status file's content."""
+    return f"{STATUS_TEXT.get(status['status'], status['status'])}: {status.get('reason', '')}"
+
+
+def run_labels(
+    cluster_paths: Sequence[str | Path], status_paths: Sequence[str | Path], clustering: str
+) -> list[np.ndarray | str]:
+    """Each run's (n,) labels, or a str saying why it has none (failed, not applicable)."""
+    out: list[np.ndarray | str] = []
+    for tsv, status_path in zip(cluster_paths, status_paths, strict=True):
+        status = read_json(status_path)
+        labels = read_labels(tsv, clustering) if status["status"] == OK else None
+        if status["status"] != OK:
+            out.append(failure_text(status))
+        elif labels is None:
+            out.append(f"{clustering} clustering failed (see the cluster log)")
+        else:
+            out.append(labels)
+    return out
+
+
+def of_subject(table: pd.DataFrame, subject: str) -> pd.DataFrame:
+    """Rows of a results table whose dataset or scenario is ``subject``."""
+    keep = table["dataset"].astype(str) == subject
+    if "scenario" in table:
+        keep |= table["scenario"].astype(str) == subject
+    return table[keep]
+
+
+def modality_title(status: Mapping[str, Any], modalities: Sequence[str]) -> str:
+    """'RNA only', 'ADT only' or 'RNA + ADT': the modalities a SpaMI variant was trained on."""
+    try:
+        params = resolve_modalities(status.get("params", {}), list(modalities))
+    except ConfigError:
+        return str(status.get("variant", "?"))
+    used = params.get("modalities", list(modalities))
+    names = " + ".join(m.upper() for m in used)
+    return names if len(used) == len(modalities) else f"{names} only"
+
+
+# ---------------------------------------------------------------- figures from result files
+
+
+def domain_maps_figure(
+    dataset: str | Path,
+    cluster_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    titles: Sequence[str],
+    clustering: str,
+) -> Any:
+    """Domain maps (plots.domain_maps) of the runs given, one panel per title."""
+    spots = read_spots(dataset)
+    labels = run_labels(cluster_paths, status_paths, clustering)
+    panels = dict(zip(titles, labels, strict=True))
+    return plots.domain_maps(
+        spots.coords, panels, spots.truth, title=f"Spatial domains ({clustering})"
+    )
+
+
+def single_vs_integrated_figure(
+    dataset: str | Path,
+    cluster_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    clustering: str,
+) -> Any:
+    """SpaMI's single-modality variants beside the full model, titled by their modalities."""
+    spots = read_spots(dataset)
+    titles = [modality_title(read_json(p), spots.modalities) for p in status_paths]
+    labels = run_labels(cluster_paths, status_paths, clustering)
+    return plots.single_vs_integrated_maps(
+        spots.coords, dict(zip(titles, labels, strict=True)), spots.truth
+    )
+
+
+def embedding_umaps_figure(
+    dataset: str | Path,
+    integrated_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    titles: Sequence[str],
+    seed: int = 0,
+) -> Any:
+    """UMAP of each run's embedding coloured by the ground truth (plots.embedding_umaps)."""
+    spots = read_spots(dataset)
+    embeddings: dict[str, np.ndarray | str] = {}
+    for title, h5mu, status_path in zip(titles, integrated_paths, status_paths, strict=True):
+        status = read_json(status_path)
+        ok = status["status"] == OK
+        embeddings[title] = (
+            read_embedding(h5mu, status["embedding_key"]) if ok else failure_text(status)
+        )
+    return plots.embedding_umaps(embeddings, spots.truth, seed=seed)
+
+
+def denoising_figure(
+    integrated: str | Path,
+    status_path: str | Path,
+    cluster_path: str | Path,
+    clustering: str,
+    markers: Sequence[str] | None = None,
+) -> Any:
+    """Input vs SpaMI-reconstructed marker genes (plots.denoising_maps) of one SpaMI run.
+
+    Markers: those given (the dataset's registry entry), else the top DE gene of each
+    ground-truth domain, else of each SpaMI cluster when the dataset has no ground truth.
+    """
+    import mudata
+
+    status = read_json(status_path)
+    if status["status"] != OK:
+        return plots.message_figure(failure_text(status), "Denoising")
+    mdata = mudata.read_h5mu(integrated)
+    domains = None
+    if "ground_truth" not in mdata.obs:
+        domains = read_labels(cluster_path, clustering)
+    try:
+        return plots.denoising_maps(mdata, list(markers or []) or None, domains=domains)
+    except InputDataError as err:
+        return plots.message_figure(str(err), "Denoising")
+
+
+def cost_with_sizes(cost: pd.DataFrame, sizes: Mapping[str, int]) -> pd.DataFrame:
+    """The cost table with an n_spots column, from {dataset: number of spots}."""
+    return cost.assign(n_spots=cost["dataset"].astype(str).map(dict(sizes)))
+
+
+# ---------------------------------------------------------------- numbers as text
+
+
+def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    """'0.712 ± 0.031'; the mean alone when sd is NaN (one seed); '' when mean is NaN."""
+    if mean is None or not math.isfinite(mean):
+        return ""
+    if sd is None or not math.isfinite(sd):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def format_p(p: float) -> str:
+    """A p-value with 3 significant digits; '' when NaN."""
+    return "" if p is None or not math.isfinite(p) else f"{p:.3g}"
+
+
+def is_control(method: str) -> bool:
+    """Controls (positive_control, random_control) bound the scale; they never win."""
+    return str(method).endswith("control")
+
+
+# ---------------------------------------------------------------- summary table
+
+
+def _run_status(group: pd.DataFrame) -> tuple[str, str]:
+    """(status, reason) of one method/variant/clustering cell, from its score rows."""
+    status = group["status"] if "status" in group else pd.Series(OK, index=group.index)
+    bad = group[status != OK]
+    if bad.empty:
+        return OK, ""
+    reasons = (
+        "; ".join(dict.fromkeys(bad["reason"].fillna("").astype(str))) if "reason" in bad else ""
+    )
+    if not group.loc[status == OK, "value"].notna().any():
+        return str(bad["status"].mode().iloc[0]), reasons
+    runs = group["seed"].nunique()
+    return "partial", f"{bad['seed'].nunique()} of {runs} runs: {reasons}"
+
+
+def summary_table(scores: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Methods x metrics of one dataset: mean and sd over seeds, per clustering.
+
+    scores: the tidy scores table (one dataset). Returns one row per (clustering, method,
+    variant) with n_runs, ``<metric>_mean`` and ``<metric>_sd`` for each metric present,
+    status ('ok', 'partial', or the failure's status) and reason.
+    """
+    present = [m for m in metrics if m in set(scores["metric"])]
+    ok = scores["status"].eq(OK) if "status" in scores else pd.Series(True, index=scores.index)
+    rows = []
+    keys = ["clustering", "method", "variant"]
+    for (clustering, method, variant), group in scores.groupby(keys, sort=False):
+        status, reason = _run_status(group)
+        row = {"clustering": clustering, "method": method, "variant": variant}
+        row["n_runs"] = int(group["seed"].nunique())
+        good = group[ok.loc[group.index]]
+        for metric in present:
+            values = good.loc[good["metric"] == metric, "value"].dropna().astype(float)
+            row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
+            row[f"{metric}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
+        rows.append({**row, "status": status, "reason": reason})
+    columns = [*keys, "n_runs", *(f"{m}_{s}" for m in present for s in ("mean", "sd"))]
+    table = pd.DataFrame(rows, columns=[*columns, "status", "reason"])
+    clusterings = list(dict.fromkeys(scores["clustering"]))
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (
+            clusterings.index(table.at[i, "clustering"]),
+            plots.run_sort_key(table.at[i, "method"], table.at[i, "variant"]),
+        ),
+    )
+    return table.iloc[order].reset_index(drop=True)
+
+
+def _best_means(table: pd.DataFrame, metric: str, digits: int) -> set[int]:
+    """Row positions holding the highest (rounded) mean of a metric, controls aside."""
+    column = f"{metric}_mean"
+    candidates = table[~table["method"].map(is_control)][column].dropna().round(digits)
+    if candidates.empty:
+        return set()
+    return set(candidates.index[candidates == candidates.max()])
+
+
+def summary_blocks(table: pd.DataFrame, dataset: str, digits: int = 3) -> list[Block]:
+    """The summary of one dataset as document blocks (headings and one table per clustering)."""
+    metrics = [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
+    seeds = int(table["n_runs"].max()) if len(table) else 0
+    blocks: list[Block] = [
+        ("h1", f"Dataset {dataset}"),
+        (
+            "p",
+            f"Mean ± sd over {seeds} seed(s); the best method in bold (controls aside). "
+            "n/a: the method cannot take this dataset; failed: it raised (see the note).",
+        ),
+    ]
+    header = ["Method", *(plots.METRIC_LABELS.get(m, m) for m in metrics), "Note"]
+    for clustering, of_clustering in table.groupby("clustering", sort=False):
+        best = {m: _best_means(of_clustering, m, digits) for m in metrics}
+        rows = []
+        for index, row in of_clustering.iterrows():
+            cells = [plots.method_label(row["method"], row["variant"])]
+            for metric in metrics:
+                text = format_mean_sd(row[f"{metric}_mean"], row[f"{metric}_sd"], digits)
+                if not text:
+                    text = STATUS_TEXT.get(row["status"], "–")
+                elif index in best[metric]:
+                    text = f"**{text}**"
+                cells.append(text)
+            note = "" if row["status"] == OK else f"{row['status']}: {row['reason']}"
+            rows.append([*cells, note])
+        blocks += [("h2", f"Clustering: {clustering}"), ("table", header, rows)]
+    return blocks
+
+
+# ---------------------------------------------------------------- significance table
+
+
+def significance_table(
+    scores: pd.DataFrame,
+    reference: str = "spami",
+    metrics: Sequence[str] = METRICS,
+    clusterings: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Paired Wilcoxon tests of ``reference`` against every other method (default variants).
+
+    One ``spami.stats.paired_wilcoxon`` call per metric and clustering, pairing on
+    (dataset, seed) across every dataset in ``scores``; its columns (method, reference,
+    metric, clustering, n_pairs, mean_difference, statistic, p_value, p_holm, note).
+    """
+    from spami.stats import RESULT_COLUMNS, paired_wilcoxon
+
+    tables = []
+    for clustering in clusterings or list(dict.fromkeys(scores["clustering"])):
+        for metric in metrics:
+            try:
+                tables.append(
+                    paired_wilcoxon(
+                        scores, reference, metric, clustering, pair_on=("dataset", "seed")
+                    )
+                )
+            except InputDataError:  # no value of the reference for this metric / clustering
+                continue
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    return pd.concat(tables, ignore_index=True)
+
+
+def significance_blocks(table: pd.DataFrame, alpha: float = 0.05) -> list[Block]:
+    """The significance table as document blocks; Holm-adjusted p below ``alpha`` in bold."""
+    reference = plots.method_label(table["reference"].iloc[0]) if len(table) else "SpaMI"
+    blocks: list[Block] = [
+        ("h1", f"{reference} against each method: paired Wilcoxon signed-rank tests"),
+        (
+            "p",
+            f"Pairs: the same dataset and seed. Mean difference: {reference} minus the method "
+            f"(positive: {reference} scores higher). p (Holm): adjusted across the methods of "
+            f"one metric and clustering; bold below {alpha}.",
+        ),
+    ]
+    if table.empty:
+        return [*blocks, ("p", "No test: the reference method has no scores.")]
+    header = ["Clustering", "Metric", "Method", "Pairs", "Mean difference", "p", "p (Holm)", "Note"]
+    rows = []
+    for _, row in table.iterrows():
+        p_holm = format_p(row["p_holm"])
+        if p_holm and row["p_holm"] < alpha:
+            p_holm = f"**{p_holm}**"
+        rows.append(
+            [
+                row["clustering"],
+                plots.METRIC_LABELS.get(row["metric"], row["metric"]),
+                plots.method_label(row["method"]),
+                str(int(row["n_pairs"])),
+                "" if pd.isna(row["mean_difference"]) else f"{row['mean_difference']:+.3f}",
+                format_p(row["p_value"]),
+                p_holm,
+                str(row["note"]) if isinstance(row["note"], str) else "",
+            ]
+        )
+    return [*blocks, ("table", header, rows)]
+
+
+# ---------------------------------------------------------------- cost table
+
+
+def cost_table(cost: pd.DataFrame) -> pd.DataFrame:
+    """Seconds and peak MB per method, variant and dataset size (mean and sd over jobs).
+
+    cost: one row per integration job (method, variant, s, max_rss_mb, status, and
+    n_spots or dataset). Failed jobs are counted in n_failed, not in the means.
+    """
+    size = "n_spots" if "n_spots" in cost and cost["n_spots"].notna().all() else "dataset"
+    ok = cost["status"].eq(OK) if "status" in cost else pd.Series(True, index=cost.index)
+    rows = []
+    for (method, variant, value), group in cost.groupby(["method", "variant", size]):
+        good = group[ok.loc[group.index]]
+        row = {"method": method, "variant": variant, size: value, "n_runs": len(good)}
+        row["n_failed"] = len(group) - len(good)
+        for column in ("s", "max_rss_mb"):
+            values = good[column].dropna().astype(float)
+            row[f"{column}_mean"] = values.mean() if len(values) else np.nan
+            row[f"{column}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (
+            table.at[i, size],
+            plots.run_sort_key(table.at[i, "method"], table.at[i, "variant"]),
+        ),
+    )
+    return table.iloc[order].reset_index(drop=True)
+
+
+def cost_blocks(table: pd.DataFrame) -> list[Block]:
+    """The cost table as document blocks."""
+    blocks: list[Block] = [
+        ("h1", "Computational cost of the integration step"),
+        ("p", "Wall seconds and peak resident memory (Snakemake benchmark files), mean ± sd."),
+    ]
+    if table.empty:
+        return [*blocks, ("p", "No integration job finished.")]
+    size = "n_spots" if "n_spots" in table else "dataset"
+    size_name = "Spots" if size == "n_spots" else "Dataset"
+    header = ["Method", size_name, "Runs", "Seconds", "Peak memory (MB)", "Failed"]
+    rows = [
+        [
+            plots.method_label(row["method"], row["variant"]),
+            f"{int(row[size]):,}" if size == "n_spots" else str(row[size]),
+            str(row["n_runs"]),
+            format_mean_sd(row["s_mean"], row["s_sd"], 1),
+            format_mean_sd(row["max_rss_mb_mean"], row["max_rss_mb_sd"], 0),
+            str(row["n_failed"]) if row["n_failed"] else "",
+        ]
+        for _, row in table.iterrows()
+    ]
+    return [*blocks, ("table", header, rows)]
+
+
+# ---------------------------------------------------------------- documents
+
+
+def _markdown_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks: Sequence[Block]) -> str:
+    """Blocks as Markdown: '# h1', '## h2', paragraphs and pipe tables (bold as **x**)."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            lines += [f"{'#' * int(kind[1])} {block[1]}", ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            lines.append("| " + " | ".join(_markdown_cell(h) for h in header) + " |")
+            lines.append("|" + "|".join("---" for _ in header) + "|")
+            lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _html_cell(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(str(text)))
+
+
+def to_html(blocks: Sequence[Block], title: str = "") -> str:
+    """Blocks as a standalone HTML page (what the Snakemake report shows inline)."""
+    body = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>"
+                for row in block[2]
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    style = (
+        "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}"
+    )
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def write_table(
+    table: pd.DataFrame,
+    blocks: Sequence[Block],
+    csv: str | Path,
+    markdown: str | Path,
+    html_path: str | Path,
+) -> None:
+    """Write the numbers as CSV and the formatted document as Markdown and HTML, atomically."""
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(markdown) as tmp:
+        tmp.write_text(to_markdown(blocks))
+    title = next((b[1] for b in blocks if b[0] == "h1"), "")
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(to_html(blocks, title))
