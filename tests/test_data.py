@@ -141,6 +141,14 @@ def test_different_spots_are_reported() -> None:
         validate_mudata(mdata)
 
 
+@pytest.mark.filterwarnings("ignore:.*are not unique")
+def test_duplicated_spot_names_are_reported() -> None:
+    spots = [f"spot{i}" for i in range(N_SPOTS - 1)] + ["spot0"]
+    mdata = make_mudata(rna=make_modality("gene", 6, seed=0, spots=spots))
+    with pytest.raises(InputDataError, match="1 duplicated spot names.*obs_names_make_unique"):
+        validate_mudata(mdata)
+
+
 def test_same_spots_in_another_order_suggest_align_modalities() -> None:
     rna = make_modality("gene", 6, seed=0)
     adt = make_modality("prot", 3, seed=1)[::-1].copy()

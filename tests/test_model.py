@@ -12,8 +12,8 @@ from spami.graph import gcn_normalize, spatial_knn_graph, symmetrize
 from spami.model import (
     AttentionFusion,
     Discriminator,
-    SparseOperator,
     SpaMIModule,
+    SparseOperator,
     contrastive_loss,
     cosine_loss,
 )

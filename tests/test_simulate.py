@@ -209,6 +209,7 @@ def test_every_scenario_builds():
         assert "rna" in mdata.mod
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # mudata's notice about update()
 def test_written_and_read_back(tmp_path, three_modalities):
     import mudata
 

@@ -9,8 +9,8 @@ from spami.cluster import leiden_n_clusters
 from spami.errors import TrainingDivergedError
 from spami.methods.spami_method import integrate
 from spami.metrics import supervised_scores
-from spami.presets import get_preset
 from spami.preprocess import preprocess_mudata
+from spami.presets import get_preset
 from spami.simulate import simulate
 from spami.train import fit_spami
 

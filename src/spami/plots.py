@@ -776,6 +776,7 @@ def attention_by_domain_plot(attention: pd.DataFrame, *, title: str = "") -> Fig
     line marks equal weights (1 / number of modalities).
     """
     table = attention.dropna(subset=["mean_weight"])
+    table = table.assign(domain=table["domain"].astype(str), modality=table["modality"].astype(str))
     if table.empty:
         return message_figure("No attention weights (SpaMI failed or ran on one modality).")
     domains = natural_sorted(table["domain"])
