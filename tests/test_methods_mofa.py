@@ -40,9 +40,11 @@ def _leiden_ari(embedding: np.ndarray, truth: np.ndarray) -> float:
     return supervised_scores(truth, labels)["ari"]
 
 
-def test_factors_are_one_finite_row_per_spot(rna_adt, result):
+def test_factors_are_one_finite_row_per_spot_and_not_shut_down(rna_adt, result):
     result.check(rna_adt.n_obs)
     assert result.embedding.shape == (rna_adt.n_obs, mofa.N_FACTORS)
+    assert result.embedding.std(axis=0).max() > 0.1  # unscaled views gave Z ~ 1e-10
+    assert max(result.uns["variance_explained"]["adt"]) > 0.05
 
 
 def test_leiden_on_factors_beats_a_random_embedding(rna_adt, result, record_property):

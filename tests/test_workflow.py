@@ -149,12 +149,15 @@ def finished_run(tmp_path_factory):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["methods"]["broken"] = {"module": "broken_method:integrate"}
     configfile = write_config(workdir / "config.yaml", config)
+    # The tables only: the report rules have their own tests.
+    tables = [f"results/{name}.csv" for name in ("scores", "cost", "morans_i", "attention")]
     result = snakemake(
         workdir,
         "--cores",
         "2",
         "--configfile",
         str(configfile),
+        *tables,
         env={"PYTHONPATH": str(workdir)},
     )
     assert result.returncode == 0, result.stderr[-5000:]

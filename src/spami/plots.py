@@ -666,7 +666,10 @@ def marker_genes(
     keep &= np.isin(labels, usable)
     adata = ad.AnnData(
         np.asarray(expression, dtype=np.float32)[keep],
-        obs=pd.DataFrame({"group": pd.Categorical(labels[keep], categories=usable)}),
+        obs=pd.DataFrame(
+            {"group": pd.Categorical(labels[keep], categories=usable)},
+            index=pd.Index(np.flatnonzero(keep).astype(str)),
+        ),
         var=pd.DataFrame(index=pd.Index([str(g) for g in gene_names])),
     )
     sc.tl.rank_genes_groups(adata, "group", method="wilcoxon", n_genes=n_per_group + 20)

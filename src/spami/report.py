@@ -30,7 +30,14 @@ import pandas as pd
 from spami import plots
 from spami.atomic import atomic_path
 from spami.errors import ConfigError, InputDataError
-from spami.workflow_io import OK, read_json, resolve_modalities
+from spami.workflow_io import (
+    ATTENTION_COLUMNS,
+    MORANS_COLUMNS,
+    OK,
+    SCORE_COLUMNS,
+    read_json,
+    resolve_modalities,
+)
 
 SUPERVISED_METRICS = plots.SUPERVISED_METRICS
 METRICS = (*SUPERVISED_METRICS, "morans_i_median")
@@ -121,6 +128,19 @@ def run_labels(
     return out
 
 
+def read_results(path: str | Path, subject: str | None = None) -> pd.DataFrame:
+    """A study-wide results CSV (scores, morans_i, attention), only ``subject``'s rows if given.
+
+    An empty file reads as an empty table with the workflow's columns.
+    """
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        columns = [*SCORE_COLUMNS, *MORANS_COLUMNS, *ATTENTION_COLUMNS]
+        table = pd.DataFrame(columns=list(dict.fromkeys(columns)))
+    return table if subject is None else of_subject(table, subject)
+
+
 def of_subject(table: pd.DataFrame, subject: str) -> pd.DataFrame:
     """Rows of a results table whose dataset or scenario is ``subject``."""
     keep = table["dataset"].astype(str) == subject
@@ -198,12 +218,13 @@ def denoising_figure(
     status_path: str | Path,
     cluster_path: str | Path,
     clustering: str,
-    markers: Sequence[str] | None = None,
+    markers: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
 ) -> Any:
     """Input vs SpaMI-reconstructed marker genes (plots.denoising_maps) of one SpaMI run.
 
-    Markers: those given (the dataset's registry entry), else the top DE gene of each
-    ground-truth domain, else of each SpaMI cluster when the dataset has no ground truth.
+    markers: gene names, or {modality: names} as in the dataset registry (the names of
+    the reconstructed modality are used); without any, the top DE gene of each
+    ground-truth domain, or of each SpaMI cluster when the dataset has no ground truth.
     """
     import mudata
 
@@ -215,9 +236,22 @@ def denoising_figure(
     if "ground_truth" not in mdata.obs:
         domains = read_labels(cluster_path, clustering)
     try:
+        if isinstance(markers, Mapping):
+            markers = markers.get(plots.reconstruction_modality(mdata), [])
         return plots.denoising_maps(mdata, list(markers or []) or None, domains=domains)
     except InputDataError as err:
         return plots.message_figure(str(err), "Denoising")
+
+
+def attention_figure(attention: pd.DataFrame, method: str, variant: str) -> Any:
+    """Attention per domain (plots.attention_by_domain_plot) of one method and variant."""
+    rows = attention[(attention["method"] == method) & (attention["variant"] == variant)]
+    if rows.empty:
+        return plots.message_figure(
+            f"No attention weights of {plots.method_label(method, variant)}: it failed, or "
+            "ran on one modality."
+        )
+    return plots.attention_by_domain_plot(rows, title=plots.method_label(method, variant))
 
 
 def cost_with_sizes(cost: pd.DataFrame, sizes: Mapping[str, int]) -> pd.DataFrame:
@@ -240,6 +274,12 @@ def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
 def format_p(p: float) -> str:
     """A p-value with 3 significant digits; '' when NaN."""
     return "" if p is None or not math.isfinite(p) else f"{p:.3g}"
+
+
+def clustering_rank(clustering: str) -> tuple[int, str]:
+    """Sort key of clustering algorithms: the paper's Leiden first, then mclust, k-means."""
+    order = ("leiden", "mclust", "kmeans")
+    return (order.index(clustering) if clustering in order else len(order), clustering)
 
 
 def is_control(method: str) -> bool:
@@ -288,11 +328,10 @@ def summary_table(scores: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.
         rows.append({**row, "status": status, "reason": reason})
     columns = [*keys, "n_runs", *(f"{m}_{s}" for m in present for s in ("mean", "sd"))]
     table = pd.DataFrame(rows, columns=[*columns, "status", "reason"])
-    clusterings = list(dict.fromkeys(scores["clustering"]))
     order = sorted(
         range(len(table)),
         key=lambda i: (
-            clusterings.index(table.at[i, "clustering"]),
+            clustering_rank(table.at[i, "clustering"]),
             plots.run_sort_key(table.at[i, "method"], table.at[i, "variant"]),
         ),
     )
@@ -308,8 +347,17 @@ def _best_means(table: pd.DataFrame, metric: str, digits: int) -> set[int]:
     return set(candidates.index[candidates == candidates.max()])
 
 
-def summary_blocks(table: pd.DataFrame, dataset: str, digits: int = 3) -> list[Block]:
-    """The summary of one dataset as document blocks (headings and one table per clustering)."""
+def summary_blocks(
+    table: pd.DataFrame,
+    dataset: str,
+    digits: int = 3,
+    reference: Mapping[str, Any] | None = None,
+) -> list[Block]:
+    """The summary of one dataset as document blocks (headings and one table per clustering).
+
+    reference: the dataset registry's published numbers ({'values': {method: {metric:
+    value}}, 'cost': {method: {...}}, 'figure': ...}), shown after this run's tables.
+    """
     metrics = [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
     seeds = int(table["n_runs"].max()) if len(table) else 0
     blocks: list[Block] = [
@@ -336,7 +384,37 @@ def summary_blocks(table: pd.DataFrame, dataset: str, digits: int = 3) -> list[B
             note = "" if row["status"] == OK else f"{row['status']}: {row['reason']}"
             rows.append([*cells, note])
         blocks += [("h2", f"Clustering: {clustering}"), ("table", header, rows)]
+    return [*blocks, *reference_blocks(reference or {}, metrics)]
+
+
+def reference_blocks(reference: Mapping[str, Any], metrics: Sequence[str]) -> list[Block]:
+    """Published numbers of a dataset (registry 'reference'), as blocks; none if empty."""
+    values = reference.get("values") or {}
+    cost = reference.get("cost") or {}
+    if not values and not cost:
+        return []
+    blocks: list[Block] = [("h2", "Published in the paper")]
+    if reference.get("figure"):
+        blocks.append(("p", f"Source: {reference['figure']}."))
+    if values:
+        names = {"morans_i_median": "morans_i"}  # the registry's name of the Moran's I score
+        header = ["Method", *(plots.METRIC_LABELS.get(m, m) for m in metrics)]
+        rows = [
+            [plots.method_label(method)]
+            + [_number(published.get(m, published.get(names.get(m, m)))) for m in metrics]
+            for method, published in values.items()
+        ]
+        blocks.append(("table", header, rows))
+    for method, numbers in cost.items():
+        text = ", ".join(f"{key} {value}" for key, value in numbers.items())
+        blocks.append(("p", f"Cost of {plots.method_label(method)}: {text}."))
     return blocks
+
+
+def _number(value: Any) -> str:
+    return (
+        f"{value:.3f}" if isinstance(value, int | float) else ("" if value is None else str(value))
+    )
 
 
 # ---------------------------------------------------------------- significance table
@@ -357,7 +435,7 @@ def significance_table(
     from spami.stats import RESULT_COLUMNS, paired_wilcoxon
 
     tables = []
-    for clustering in clusterings or list(dict.fromkeys(scores["clustering"])):
+    for clustering in clusterings or sorted(set(scores["clustering"]), key=clustering_rank):
         for metric in metrics:
             try:
                 tables.append(
@@ -458,8 +536,8 @@ def cost_blocks(table: pd.DataFrame) -> list[Block]:
             plots.method_label(row["method"], row["variant"]),
             f"{int(row[size]):,}" if size == "n_spots" else str(row[size]),
             str(row["n_runs"]),
-            format_mean_sd(row["s_mean"], row["s_sd"], 1),
-            format_mean_sd(row["max_rss_mb_mean"], row["max_rss_mb_sd"], 0),
+            format_mean_sd(row["s_mean"], row["s_sd"], 1) or "failed",
+            format_mean_sd(row["max_rss_mb_mean"], row["max_rss_mb_sd"], 0) or "failed",
             str(row["n_failed"]) if row["n_failed"] else "",
         ]
         for _, row in table.iterrows()

@@ -46,8 +46,7 @@ def _real_datasets():
     if not config["datasets"]:
         return {}
     with open(config["dataset_registry"]) as handle:
-        registry = yaml.safe_load(handle) or {}
-    registry = registry.get("datasets", registry)
+        registry = yaml.safe_load(handle)["datasets"]
     unknown = sorted(set(config["datasets"]) - set(registry))
     if unknown:
         raise ValueError(
@@ -93,15 +92,6 @@ def integration_targets(pattern):
         for method, variant in METHOD_VARIANTS
         for seed in config["seeds"]
     ]
-
-
-def report_targets():
-    """Files of the report that ``rule all`` asks for: none here.
-
-    workflow/rules/report.smk, included after this file and before ``rule all``, redefines
-    this function to return its tables and figures (under results/report/).
-    """
-    return []
 
 
 # ---------------------------------------------------------------- per-dataset settings
@@ -183,6 +173,7 @@ SPOTS_PER_FILE_MB = 20
 STEP_COST = {
     # step: (base mem_mb, mem_mb per 1000 spots, base minutes, minutes per 1000 spots)
     "simulate": (1000, 200, 5, 1),
+    "convert": (2000, 1000, 30, 0),
     "integrate": (2000, 400, 10, 6),
     "cluster": (1000, 200, 5, 2),
     "score": (1000, 100, 5, 1),
@@ -197,15 +188,17 @@ def dataset_spots(dataset, input):
     return input.size_mb * SPOTS_PER_FILE_MB
 
 
-def mem_mb(step):
-    base, per_1k, _, _ = STEP_COST[step]
+def _per_spot(base, per_1k_spots):
+    """A resource callable: attempt x (base + per_1k_spots x spots / 1000)."""
     return lambda wildcards, input, attempt: int(
-        attempt * (base + per_1k * dataset_spots(wildcards.dataset, input) / 1000)
+        attempt * (base + per_1k_spots * dataset_spots(wildcards.dataset, input) / 1000)
     )
+
+
+def mem_mb(step):
+    return _per_spot(*STEP_COST[step][:2])
 
 
 def runtime(step):
-    _, _, base, per_1k = STEP_COST[step]
-    return lambda wildcards, input, attempt: int(
-        attempt * (base + per_1k * dataset_spots(wildcards.dataset, input) / 1000)
-    )
+    """Minutes."""
+    return _per_spot(*STEP_COST[step][2:])

@@ -1,0 +1,41 @@
+"""The ``spami`` command line: simulate, integrate, and errors that name the fix."""
+
+from __future__ import annotations
+
+import mudata
+import numpy as np
+
+from spami.cli import main
+
+
+def test_simulate_then_integrate_writes_the_documented_slots(tmp_path, capsys):
+    sim = tmp_path / "sim.h5mu"
+    out = tmp_path / "out.h5mu"
+    assert main(["simulate", "-o", str(sim), "--grid-size", "12", "--seed", "1"]) == 0
+    code = main(
+        ["integrate", str(sim), "-o", str(out), "--epochs", "5", "--weights", "1,1,10,10,5"]
+    )
+    assert code == 0
+    result = mudata.read_h5mu(out)
+    assert result.obsm["X_spami"].shape == (144, 64)
+    attention = np.asarray(result.obsm["spami_attention"])
+    np.testing.assert_allclose(attention.sum(axis=1), 1.0, rtol=1e-5)
+    assert "X_spami_rna" in result.obsm and "spami_reconstruction" in result.mod["adt"].obsm
+    assert len(result.uns["spami"]["loss_history"]["total"]) == 5
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
+    code = main(["integrate", str(tmp_path / "nope.h5mu"), "-o", str(tmp_path / "o.h5mu")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nope.h5mu" in err
+    assert not (tmp_path / "o.h5mu").exists()
+
+
+def test_too_few_spots_for_k_is_reported_before_training(tmp_path, capsys):
+    sim = tmp_path / "tiny.h5mu"
+    assert main(["simulate", "-o", str(sim), "--grid-size", "6"]) == 0
+    code = main(["integrate", str(sim), "-o", str(tmp_path / "o.h5mu"), "--k", "40"])
+    assert code == 2
+    assert "needs at least 41" in capsys.readouterr().err

@@ -1,0 +1,386 @@
+"""The report: the paper's figures and tables, made from results/ into results/report/.
+
+Figures as PNG (in the Snakemake report) and SVG (for print); tables as CSV, Markdown and
+HTML (the HTML is what the report shows). Build the browsable report after a run with
+
+    snakemake --cores 2 --report results/report.html
+
+Maps and UMAPs show the first seed of the config and, where the config has it, Leiden.
+"""
+
+
+include: "report_common.smk"
+
+
+report: "../report/workflow.rst"
+
+
+wildcard_constraints:
+    scenario="|".join(REPORT_SCENARIOS) or "(?!)",
+    subject="|".join(REPORT_ABLATION_SUBJECTS) or "(?!)",
+
+
+# ---------------------------------------------------------------- maps and embeddings
+
+
+rule report_domain_maps:
+    input:
+        dataset=dataset_file,
+        clusters=report_runs(rules.cluster.output.tsv, REPORT_SHOWN),
+        statuses=report_runs(rules.integrate.output.status, REPORT_SHOWN),
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/domain_maps.png",
+            caption="../report/domain_maps.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("domain maps", "Fig 2A, 3D, 4D, 6C, 7D"),
+        ),
+        svg="results/report/datasets/{dataset}/domain_maps.svg",
+    log:
+        "logs/report/{dataset}/domain_maps.log",
+    benchmark:
+        "benchmarks/report/{dataset}/domain_maps.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("score"),
+        runtime=runtime("score"),
+    params:
+        runs=REPORT_SHOWN,
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_domain_maps.py"
+
+
+rule report_single_vs_integrated_maps:
+    input:
+        dataset=dataset_file,
+        clusters=report_runs(rules.cluster.output.tsv, REPORT_SPAMI_PANELS),
+        statuses=report_runs(rules.integrate.output.status, REPORT_SPAMI_PANELS),
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/single_vs_integrated_maps.png",
+            caption="../report/single_vs_integrated_maps.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("SpaMI on one modality vs all", "Fig 3F, 4F, 6F"),
+        ),
+        svg="results/report/datasets/{dataset}/single_vs_integrated_maps.svg",
+    log:
+        "logs/report/{dataset}/single_vs_integrated_maps.log",
+    benchmark:
+        "benchmarks/report/{dataset}/single_vs_integrated_maps.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("score"),
+        runtime=runtime("score"),
+    params:
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_single_vs_integrated_maps.py"
+
+
+rule report_embedding_umaps:
+    input:
+        dataset=dataset_file,
+        integrated=report_runs(rules.integrate.output.h5mu, REPORT_SHOWN),
+        statuses=report_runs(rules.integrate.output.status, REPORT_SHOWN),
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/embedding_umaps.png",
+            caption="../report/embedding_umaps.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("embedding UMAPs", "Fig 2B, 7E"),
+        ),
+        svg="results/report/datasets/{dataset}/embedding_umaps.svg",
+    log:
+        "logs/report/{dataset}/embedding_umaps.log",
+    benchmark:
+        "benchmarks/report/{dataset}/embedding_umaps.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("cluster"),
+        runtime=runtime("cluster"),
+    params:
+        runs=REPORT_SHOWN,
+        seed=REPORT_SEED,
+    script:
+        "../scripts/report_embedding_umaps.py"
+
+
+rule report_denoising_maps:
+    input:
+        integrated=report_runs(rules.integrate.output.h5mu, REPORT_SPAMI_RUN),
+        status=report_runs(rules.integrate.output.status, REPORT_SPAMI_RUN),
+        clusters=report_runs(rules.cluster.output.tsv, REPORT_SPAMI_RUN),
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/denoising_maps.png",
+            caption="../report/denoising_maps.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("denoising", "Fig 3E, 4E, 6D"),
+        ),
+        svg="results/report/datasets/{dataset}/denoising_maps.svg",
+    log:
+        "logs/report/{dataset}/denoising_maps.log",
+    benchmark:
+        "benchmarks/report/{dataset}/denoising_maps.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("integrate"),
+        runtime=runtime("cluster"),
+    params:
+        markers=dataset_markers,
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_denoising_maps.py"
+
+
+# ---------------------------------------------------------------- scores of one dataset
+
+
+rule report_metric_bars:
+    input:
+        scores=rules.merge_scores.output.scores,
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/metric_bars.png",
+            caption="../report/metric_bars.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("clustering metrics", "Fig 3B, 4B, 7C"),
+        ),
+        svg="results/report/datasets/{dataset}/metric_bars.svg",
+    log:
+        "logs/report/{dataset}/metric_bars.log",
+    benchmark:
+        "benchmarks/report/{dataset}/metric_bars.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_metric_bars.py"
+
+
+rule report_morans_boxplots:
+    input:
+        morans_i=rules.merge_scores.output.morans_i,
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/morans_boxplots.png",
+            caption="../report/morans_boxplots.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("Moran's I per cluster", "Fig 3C, 4C, 6B, 7B"),
+        ),
+        svg="results/report/datasets/{dataset}/morans_boxplots.svg",
+    log:
+        "logs/report/{dataset}/morans_boxplots.log",
+    benchmark:
+        "benchmarks/report/{dataset}/morans_boxplots.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_morans_boxplots.py"
+
+
+rule report_attention_by_domain:
+    input:
+        attention=rules.merge_scores.output.attention,
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/attention_by_domain.png",
+            caption="../report/attention_by_domain.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("attention per domain", "(SpaMI's fusion weights)"),
+        ),
+        svg="results/report/datasets/{dataset}/attention_by_domain.svg",
+    log:
+        "logs/report/{dataset}/attention_by_domain.log",
+    benchmark:
+        "benchmarks/report/{dataset}/attention_by_domain.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        run=REPORT_SPAMI_RUN,
+    script:
+        "../scripts/report_attention_by_domain.py"
+
+
+rule report_summary:
+    input:
+        scores=rules.merge_scores.output.scores,
+    output:
+        csv="results/report/datasets/{dataset}/summary.csv",
+        md="results/report/datasets/{dataset}/summary.md",
+        html=report(
+            "results/report/datasets/{dataset}/summary.html",
+            caption="../report/summary.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("summary table", "Fig 3B, 4B, 7C as numbers"),
+        ),
+    log:
+        "logs/report/{dataset}/summary.log",
+    benchmark:
+        "benchmarks/report/{dataset}/summary.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        reference=dataset_reference,
+    script:
+        "../scripts/report_summary.py"
+
+
+# ---------------------------------------------------------------- across datasets
+
+
+rule report_metric_vs_noise:
+    input:
+        scores=rules.merge_scores.output.scores,
+    output:
+        png=report(
+            "results/report/simulation/{scenario}/metric_vs_noise.png",
+            caption="../report/metric_vs_noise.rst",
+            category="Simulation: {scenario}",
+            subcategory="noise sweep",
+            labels=report_labels("metrics vs noise", "Fig 2C, S1 Fig A"),
+        ),
+        svg="results/report/simulation/{scenario}/metric_vs_noise.svg",
+    log:
+        "logs/report/metric_vs_noise/{scenario}.log",
+    benchmark:
+        "benchmarks/report/metric_vs_noise/{scenario}.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_metric_vs_noise.py"
+
+
+rule report_ablation_bars:
+    input:
+        scores=rules.merge_scores.output.scores,
+    output:
+        png=report(
+            "results/report/ablation/{subject}.png",
+            caption="../report/ablation_bars.rst",
+            category="Ablation",
+            subcategory="{subject}",
+            labels=report_labels("SpaMI ablations", "Fig 2D, S1 Fig I"),
+        ),
+        svg="results/report/ablation/{subject}.svg",
+    log:
+        "logs/report/ablation/{subject}.log",
+    benchmark:
+        "benchmarks/report/ablation/{subject}.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        method=REPORT_METHOD,
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_ablation_bars.py"
+
+
+rule report_cost:
+    input:
+        cost=rules.cost.output[0],
+        datasets=[dataset_file(SimpleNamespace(dataset=d)) for d in DATASETS],
+    output:
+        png=report(
+            "results/report/cost.png",
+            caption="../report/cost.rst",
+            category="Cost",
+            labels=report_labels("seconds and peak memory", "S1 Table B"),
+        ),
+        svg="results/report/cost.svg",
+        csv="results/report/cost.csv",
+        md="results/report/cost.md",
+        html=report(
+            "results/report/cost.html",
+            caption="../report/cost_table.rst",
+            category="Cost",
+            labels=report_labels("cost table", "S1 Table B"),
+        ),
+    log:
+        "logs/report/cost.log",
+    benchmark:
+        "benchmarks/report/cost.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        datasets=DATASETS,
+    script:
+        "../scripts/report_cost.py"
+
+
+rule report_significance:
+    input:
+        scores=rules.merge_scores.output.scores,
+    output:
+        csv="results/report/significance.csv",
+        md="results/report/significance.md",
+        html=report(
+            "results/report/significance.html",
+            caption="../report/significance.rst",
+            category="Statistics",
+            labels=report_labels("paired Wilcoxon tests", "(SpaMI vs each method)"),
+        ),
+    log:
+        "logs/report/significance.log",
+    benchmark:
+        "benchmarks/report/significance.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        reference=REPORT_METHOD,
+    script:
+        "../scripts/report_significance.py"

@@ -1,0 +1,121 @@
+"""Settings and input functions of the report rules (workflow/rules/report.smk).
+
+Kept apart from the rules (Snakemake's linter asks for it) and, like common.smk, free of
+spami imports.
+"""
+
+from types import SimpleNamespace
+
+REPORT_METHOD = "spami"
+REPORT_SEED = config["seeds"][0]
+REPORT_CLUSTERING = (
+    "leiden" if "leiden" in config["clustering"] else config["clustering"][0]
+)
+REPORT_SCENARIOS = list(config.get("simulation", {}).get("scenarios", {}))
+REPORT_FIGURE_EXTS = ("png", "svg")
+REPORT_TABLE_EXTS = ("csv", "md", "html")
+REPORT_ENV = "../../envs/report.yaml"
+
+
+def primary_variant(method):
+    """The variant shown for a method beside the others: 'default', else its first."""
+    variants = list(config["methods"][method]["variants"])
+    return "default" if "default" in variants else variants[0]
+
+
+REPORT_SHOWN = [(method, primary_variant(method)) for method in config["methods"]]
+REPORT_SPAMI_VARIANTS = config["methods"].get(REPORT_METHOD, {}).get("variants", {})
+REPORT_SINGLE_MODALITY = [
+    variant
+    for variant, params in REPORT_SPAMI_VARIANTS.items()
+    if {"modalities", "exclude_modalities"} & set(params)
+]
+# SpaMI's run shown in the denoising figure, and its single-modality variants beside it
+REPORT_SPAMI_RUN = (
+    [(REPORT_METHOD, primary_variant(REPORT_METHOD))] if REPORT_SPAMI_VARIANTS else []
+)
+REPORT_SPAMI_PANELS = (
+    [(REPORT_METHOD, v) for v in REPORT_SINGLE_MODALITY] + REPORT_SPAMI_RUN
+    if REPORT_SINGLE_MODALITY
+    else []
+)
+REPORT_ABLATION_SUBJECTS = (
+    [*REPORT_SCENARIOS, *REAL] if len(REPORT_SPAMI_VARIANTS) > 1 else []
+)
+
+
+def report_runs(pattern, runs):
+    """Input function: ``pattern`` of each (method, variant) of ``runs`` at the report seed."""
+
+    def files(wildcards):
+        return [
+            pattern.format(
+                dataset=wildcards.dataset, method=m, variant=v, seed=REPORT_SEED
+            )
+            for m, v in runs
+        ]
+
+    return files
+
+
+def report_category(wildcards):
+    """A dataset's report category: its simulation scenario, or the real dataset."""
+    entry = SIMULATED.get(wildcards.dataset)
+    return (
+        f"Simulation: {entry['scenario']}" if entry else f"Dataset: {wildcards.dataset}"
+    )
+
+
+def report_subcategory(wildcards):
+    entry = SIMULATED.get(wildcards.dataset)
+    return f"noise {noise_label(entry['noise'])}" if entry else "Figures and tables"
+
+
+def report_labels(name, paper):
+    return {"figure": name, "paper": paper}
+
+
+def dataset_markers(wildcards):
+    """Marker features of a real dataset ({modality: [names]}) from the registry, if any."""
+    return REAL.get(wildcards.dataset, {}).get("markers") or {}
+
+
+def dataset_reference(wildcards):
+    """Published numbers of a real dataset (registry 'reference'), if any."""
+    return REAL.get(wildcards.dataset, {}).get("reference") or {}
+
+
+def report_targets():
+    """Every figure and table of the report: what ``rule all`` asks for."""
+    figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
+    if REPORT_SPAMI_RUN:
+        figures += ["denoising_maps", "attention_by_domain"]
+    if REPORT_SPAMI_PANELS:
+        figures.append("single_vs_integrated_maps")
+    return [
+        *expand(
+            "results/report/datasets/{dataset}/{figure}.{ext}",
+            dataset=DATASETS,
+            figure=figures,
+            ext=REPORT_FIGURE_EXTS,
+        ),
+        *expand(
+            "results/report/datasets/{dataset}/summary.{ext}",
+            dataset=DATASETS,
+            ext=REPORT_TABLE_EXTS,
+        ),
+        *expand(
+            "results/report/simulation/{scenario}/metric_vs_noise.{ext}",
+            scenario=REPORT_SCENARIOS,
+            ext=REPORT_FIGURE_EXTS,
+        ),
+        *expand(
+            "results/report/ablation/{subject}.{ext}",
+            subject=REPORT_ABLATION_SUBJECTS,
+            ext=REPORT_FIGURE_EXTS,
+        ),
+        *expand(
+            "results/report/cost.{ext}", ext=(*REPORT_FIGURE_EXTS, *REPORT_TABLE_EXTS)
+        ),
+        *expand("results/report/significance.{ext}", ext=REPORT_TABLE_EXTS),
+    ]
