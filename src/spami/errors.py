@@ -23,3 +23,7 @@ class TrainingDivergedError(SpamiError, FloatingPointError):
 
 class ChecksumError(SpamiError, ValueError):
     """A downloaded file does not match its published checksum."""
+
+
+class MethodNotApplicableError(ConfigError):
+    """A method cannot take this input (e.g. SpatialGlue with three modalities)."""

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -78,6 +79,8 @@ def job_log(path: str | Path) -> Iterator[None]:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         logging.captureWarnings(True)
+        if "SLURM_JOB_ID" in os.environ:  # where the job ran, for cluster users and tests
+            stream.write(f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']}\n")
         try:
             with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
                 yield

@@ -65,13 +65,13 @@ def integrate(
     scale_views: bool = True,
     n_top_genes: int = N_TOP_GENES,
     n_top_peaks: int = N_TOP_PEAKS,
-    modality_kinds: dict[str, str] | None = None,
+    kinds: dict[str, str] | None = None,
     quiet: bool = True,
 ) -> IntegrationResult:
     """Integrate every modality of ``mdata`` with MOFA+; returns Z (N x n_factors) as embedding.
 
     device: only 'cpu' is used (mofapy2's GPU mode needs CuPy); other values are recorded.
-    modality_kinds: ``{modality name: 'rna'|'adt'|'atac'}``; else ``uns['modality_kinds']``,
+    kinds: ``{modality name: 'rna'|'adt'|'atac'}``; else ``uns['modality_kinds']``,
     else the modality names decide (``spami.preprocess.resolve_kinds``).
     """
     _check_params(n_factors, max_iterations, convergence_mode)
@@ -79,7 +79,7 @@ def integrate(
         raise InputDataError(
             f"MOFA+ integrates two or more modalities; this dataset has {len(mdata.mod)}."
         )
-    kinds = resolve_kinds(mdata, modality_kinds)
+    kinds = resolve_kinds(mdata, kinds)
     views = {
         name: mofa_view(adata, kinds[name], n_top_genes=n_top_genes, n_top_peaks=n_top_peaks)
         for name, adata in mdata.mod.items()

@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from spami.data import counts_matrix, spatial_coordinates
-from spami.errors import ConfigError, InputDataError
+from spami.errors import ConfigError, InputDataError, MethodNotApplicableError
 from spami.methods.base import IntegrationResult
 from spami.methods.spatialglue_compat import (
     SpatialGlueModules,
@@ -72,10 +72,6 @@ LSI_COMPONENTS = 51
 STEREO_CITE_ADT_MIN_SPOTS = 50
 
 
-class MethodNotApplicableError(ConfigError):
-    """The method cannot integrate this combination of modalities (report it as 'n/a')."""
-
-
 def integrate(
     mdata: Any,
     *,
@@ -84,7 +80,7 @@ def integrate(
     device: str = "cpu",
     datatype: str | None = None,
     epochs: int | None = None,
-    modality_kinds: dict[str, str] | None = None,
+    kinds: dict[str, str] | None = None,
     quiet: bool = True,
 ) -> IntegrationResult:
     """Integrate an RNA + ADT or RNA + ATAC MuData with SpatialGlue.
@@ -92,12 +88,12 @@ def integrate(
     mdata: MuData with two modalities, raw counts, ``obsm['spatial']`` (N x 2).
     datatype: one of ``ADT_DATATYPES`` / ``ATAC_DATATYPES``; None picks ``DEFAULT_DATATYPE``.
     epochs: None keeps the package's epochs for ``datatype``.
-    modality_kinds: ``{modality name: 'rna'|'adt'|'atac'}``; else ``uns['modality_kinds']``,
+    kinds: ``{modality name: 'rna'|'adt'|'atac'}``; else ``uns['modality_kinds']``,
     else the modality names decide (``spami.preprocess.resolve_kinds``).
     Returns the (N x 64) L2-normalized embedding, the per-modality embeddings and the per-spot
     modality attention (N x 2, columns RNA then the other modality).
     """
-    rna_name, other_name, other_kind = _pick_modalities(mdata, modality_kinds)
+    rna_name, other_name, other_kind = _pick_modalities(mdata, kinds)
     datatype = _check_datatype(datatype, other_kind)
     if epochs is not None and int(epochs) < 1:
         raise ConfigError(f"spatialglue: epochs must be >= 1, got {epochs}.")
