@@ -7,6 +7,15 @@ from typing import Any
 
 from spami.errors import ConfigError
 
+INPUT_SCALINGS = ("none", "block", "standardize")
+RECON_SCALINGS = ("none", "variance")
+FUSIONS = ("attention", "concat")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}.")
+
 
 @dataclass(frozen=True)
 class SpaMIConfig:
@@ -16,7 +25,22 @@ class SpaMIConfig:
 
     ``tile_spots`` turns on tiled training (about that many interior spots per tile) with
     a halo of ``halo_hops`` graph hops: 4 = 2 encoder layers + 2 decoder layers, so every
-    interior spot's embedding and reconstruction equal the full-batch ones."""
+    interior spot's embedding and reconstruction equal the full-batch ones.
+
+    Options beyond the paper (their defaults are the paper's model; see
+    docs/robust_preset.md for why they exist):
+
+    - ``input_scaling``: how each modality's features are scaled before training.
+      'none' (the paper) feeds them as preprocessed; 'block' centres every feature and
+      divides the whole block by the root of its mean feature variance (relative feature
+      variances kept, mean feature variance 1); 'standardize' z-scores every feature.
+      Either makes the reconstruction losses of modalities with very different scales
+      (RNA PCs vs protein CLR values) comparable. Reconstructions are returned in the
+      preprocessed (unscaled) space.
+    - ``reconstruction_scaling``: 'none' (the paper) or 'variance': divide each modality's
+      reconstruction loss by the mean feature variance of its (scaled) input, so each is
+      the fraction of variance left unexplained.
+    """
 
     k: int = 3
     lr: float = 1e-3
@@ -32,6 +56,13 @@ class SpaMIConfig:
     tile_spots: int | None = None
     halo_hops: int = 4
     preprocess: dict[str, Any] = field(default_factory=dict)
+    input_scaling: str = "none"
+    reconstruction_scaling: str = "none"
+
+    def __post_init__(self) -> None:
+        _check_choice("input_scaling", self.input_scaling, INPUT_SCALINGS)
+        _check_choice("reconstruction_scaling", self.reconstruction_scaling, RECON_SCALINGS)
+        _check_choice("fusion", self.fusion, FUSIONS)
 
     def with_overrides(self, **overrides: Any) -> SpaMIConfig:
         """A copy with the given fields replaced; unknown names raise ConfigError."""

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from spami.errors import InputDataError, TrainingDivergedError
+from spami.errors import ConfigError, InputDataError, TrainingDivergedError
 from spami.graph import gcn_normalize, local_context_operator, spatial_knn_graph, symmetrize
 from spami.model import SpaMIModule, SparseOperator, contrastive_loss, cosine_loss
 from spami.presets import SpaMIConfig
@@ -133,9 +133,12 @@ def fit_spami(
     seed_everything(seed)
     dev = resolve_device(device)
     ops = GraphOperators.from_coordinates(coords, config.k, dev)
-    xs = [torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=dev) for x in features]
+    scaled, transforms = scale_features(features, config.input_scaling)
+    xs = [torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=dev) for x in scaled]
     module = build_module([x.shape[1] for x in xs], config).to(dev)
-    weights = config.loss_weights(len(xs))
+    weights = balance_reconstruction(
+        config.loss_weights(len(xs)), scaled, config.reconstruction_scaling
+    )
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     tiles = None
@@ -172,7 +175,68 @@ def fit_spami(
         from spami.tiling import tiled_outputs
 
         outputs = tiled_outputs(module, xs, tiles)
+    outputs["reconstructions"] = [
+        unscale(r, t) for r, t in zip(outputs["reconstructions"], transforms, strict=True)
+    ]
     return TrainedSpaMI(**outputs, history=history, epochs_run=epoch + 1, module=module)
+
+
+@dataclass(frozen=True)
+class FeatureTransform:
+    """``scaled = (x - center) / scale``; both None for the identity (the paper's path)."""
+
+    center: np.ndarray | None = None
+    scale: np.ndarray | float | None = None
+
+
+def scale_features(
+    features: list[np.ndarray], mode: str
+) -> tuple[list[np.ndarray], list[FeatureTransform]]:
+    """Scale each (N, d_m) modality as ``SpaMIConfig.input_scaling`` says.
+
+    'none': unchanged (the same arrays); 'block': centre each feature, divide the block by
+    the root of its mean feature variance; 'standardize': z-score each feature (constant
+    features are only centred). Returns the scaled matrices and their transforms.
+    """
+    if mode == "none":
+        return list(features), [FeatureTransform() for _ in features]
+    scaled, transforms = [], []
+    for x in features:
+        values = np.asarray(x, dtype=np.float64)
+        center = values.mean(axis=0)
+        sd = values.std(axis=0)
+        if mode == "block":
+            mean_var = float(np.mean(sd**2))
+            scale: np.ndarray | float = np.sqrt(mean_var) if mean_var > 0 else 1.0
+        elif mode == "standardize":
+            scale = np.where(sd > 0, sd, 1.0)
+        else:
+            raise ConfigError(f"Unknown input_scaling {mode!r}.")
+        scaled.append(((values - center) / scale).astype(np.float32))
+        transforms.append(FeatureTransform(center, scale))
+    return scaled, transforms
+
+
+def unscale(values: np.ndarray, transform: FeatureTransform) -> np.ndarray:
+    """Map a reconstruction in the scaled space back to the preprocessed space."""
+    if transform.center is None:
+        return values
+    return (values * transform.scale + transform.center).astype(values.dtype)
+
+
+def balance_reconstruction(
+    weights: tuple[list[float], list[float], float], features: list[np.ndarray], mode: str
+) -> tuple[list[float], list[float], float]:
+    """Loss weights with each reconstruction weight divided by its input's mean feature
+    variance when ``mode`` is 'variance' (``SpaMIConfig.reconstruction_scaling``)."""
+    if mode == "none":
+        return weights
+    if mode != "variance":
+        raise ConfigError(f"Unknown reconstruction_scaling {mode!r}.")
+    w_csl, w_rec, w_cos = weights
+    variances = [float(np.mean(np.var(np.asarray(x, dtype=np.float64), axis=0))) for x in features]
+    balanced = [w / v if v > 0 else w for w, v in zip(w_rec, variances, strict=True)]
+    return w_csl, balanced, w_cos
 
 
 def _check_finite(values: dict[str, float], epoch: int, lr: float) -> None:

@@ -48,6 +48,16 @@ NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 CONF
 
+# Job steps (srun inside a batch job) read the default path, not $SLURM_CONF: install our
+# file there unless a real cluster's configuration already lives there.
+marker="# spami test cluster"
+sed -i "1i $marker" "$conf"
+if [ -e /etc/slurm/slurm.conf ] && ! head -n1 /etc/slurm/slurm.conf | grep -qF "$marker"; then
+  echo "/etc/slurm/slurm.conf belongs to another cluster; not touching it" >&2
+  exit 1
+fi
+mkdir -p /etc/slurm
+cp "$conf" /etc/slurm/slurm.conf
 export SLURM_CONF="$conf"
 slurmctld -f "$conf"
 slurmd -f "$conf"

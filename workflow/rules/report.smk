@@ -272,7 +272,7 @@ rule report_metric_vs_noise:
         png=report(
             "results/report/simulation/{scenario}/metric_vs_noise.png",
             caption="../report/metric_vs_noise.rst",
-            category="Simulation: {scenario}",
+            category="Simulation {scenario}",
             subcategory="noise sweep",
             labels=report_labels("metrics vs noise", "Fig 2C, S1 Fig A"),
         ),
@@ -367,7 +367,7 @@ rule report_significance:
         html=report(
             "results/report/significance.html",
             caption="../report/significance.rst",
-            category="Statistics",
+            category="Significance",
             labels=report_labels("paired Wilcoxon tests", "(SpaMI vs each method)"),
         ),
     log:

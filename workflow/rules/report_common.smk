@@ -62,7 +62,7 @@ def report_category(wildcards):
     """A dataset's report category: its simulation scenario, or the real dataset."""
     entry = SIMULATED.get(wildcards.dataset)
     return (
-        f"Simulation: {entry['scenario']}" if entry else f"Dataset: {wildcards.dataset}"
+        f"Simulation {entry['scenario']}" if entry else f"Dataset {wildcards.dataset}"
     )
 
 

@@ -1,0 +1,259 @@
+"""Measurements that explain what a trained SpaMI model learned, and a sensitivity sweep.
+
+- :func:`modality_partition_scores`: Leiden ARI of the integrated embedding and of each
+  modality's own embedding Z_m against every annotation column (the domains and, in the
+  complementary simulations, each partition): does Z_m keep what its modality shows, and
+  does the fusion keep both?
+- :func:`attention_summary`: mean attention weight per modality within each group of an
+  annotation column (and over all spots).
+- :func:`loss_history_frame`: the loss terms over training, as a tidy table.
+- :func:`sensitivity_sweep`: SpaMI under many settings (and the baselines) on simulated
+  datasets, one tidy CSV row per (dataset, method, variant, seed), appended as it goes so
+  a long sweep can be resumed.
+
+docs/robust_preset.md reports what these measured and the preset they led to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spami.cluster import leiden_n_clusters
+from spami.methods.base import IntegrationResult
+from spami.metrics import attention_by_domain, supervised_scores
+
+log = logging.getLogger(__name__)
+
+ANNOTATIONS = ("ground_truth", "partition_a", "partition_b")
+BASELINES = ("smoothing", "pca_concat")
+
+
+def annotation_columns(mdata: Any, wanted: Sequence[str] = ANNOTATIONS) -> list[str]:
+    """The columns of ``wanted`` that ``mdata.obs`` has."""
+    return [name for name in wanted if name in mdata.obs]
+
+
+def leiden_ari(embedding: np.ndarray, truth: Any, *, seed: int = 0) -> float:
+    """ARI of Leiden clustering of ``embedding`` (n, d) with as many clusters as ``truth``
+    (n,) has labels (the benchmark's protocol: resolution searched to that count)."""
+    labels = pd.Series(np.asarray(truth)).astype(str)
+    n_clusters = labels.nunique()
+    clustering = leiden_n_clusters(np.asarray(embedding), n_clusters, seed=seed)
+    return supervised_scores(labels.to_numpy(), clustering.labels)["ari"]
+
+
+def modality_partition_scores(
+    result: IntegrationResult,
+    mdata: Any,
+    *,
+    annotations: Sequence[str] = ANNOTATIONS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Leiden ARI of every embedding of ``result`` against every annotation column.
+
+    Embeddings: 'integrated' (result.embedding) and each modality's own ('Z:<name>').
+    Returns a tidy table with columns embedding, annotation, n_clusters, ari.
+    """
+    embeddings = {"integrated": result.embedding}
+    embeddings.update({f"Z:{name}": z for name, z in result.modality_embeddings.items()})
+    rows = []
+    for column in annotation_columns(mdata, annotations):
+        truth = mdata.obs[column]
+        for name, embedding in embeddings.items():
+            rows.append(
+                {
+                    "embedding": name,
+                    "annotation": column,
+                    "n_clusters": int(pd.Series(np.asarray(truth)).nunique()),
+                    "ari": leiden_ari(embedding, truth, seed=seed),
+                }
+            )
+    return pd.DataFrame(rows, columns=["embedding", "annotation", "n_clusters", "ari"])
+
+
+def attention_summary(
+    result: IntegrationResult, mdata: Any, *, annotations: Sequence[str] = ANNOTATIONS
+) -> pd.DataFrame:
+    """Mean attention weight per modality within each group of each annotation column.
+
+    Returns columns annotation, group, modality, mean_weight; annotation 'all' holds the
+    mean over all spots. Empty when the result has no attention (concat fusion, one
+    modality, other methods).
+    """
+    columns = ["annotation", "group", "modality", "mean_weight"]
+    if result.attention is None:
+        return pd.DataFrame(columns=columns)
+    names = list(result.attention_modalities)
+    parts = [
+        pd.DataFrame(
+            {
+                "annotation": "all",
+                "group": "all",
+                "modality": names,
+                "mean_weight": result.attention.mean(axis=0),
+            }
+        )
+    ]
+    for column in annotation_columns(mdata, annotations):
+        table = attention_by_domain(result.attention, names, mdata.obs[column])
+        table = table.rename(columns={"domain": "group"})
+        table.insert(0, "annotation", column)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def loss_history_frame(result: IntegrationResult, *, every: int = 1) -> pd.DataFrame:
+    """SpaMI's loss terms per epoch (every ``every``-th epoch and the last): columns epoch
+    (1-based), term, value. Empty for results without a loss history."""
+    history = result.uns.get("loss_history", {})
+    rows = []
+    for term, values in history.items():
+        values = np.asarray(values)
+        epochs = sorted(set(range(0, len(values), max(every, 1))) | {len(values) - 1})
+        rows.extend({"epoch": e + 1, "term": term, "value": float(values[e])} for e in epochs)
+    return pd.DataFrame(rows, columns=["epoch", "term", "value"])
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def _method(name: str) -> Callable[..., IntegrationResult]:
+    if name == "spami":
+        from spami.methods.spami_method import integrate
+
+        return integrate
+    if name == "smoothing":
+        from spami.methods.smoothing import integrate
+
+        return integrate
+    if name == "pca_concat":
+        from spami.methods.controls import integrate_pca_concat
+
+        return integrate_pca_concat
+    from spami.methods.base import load_method
+
+    return load_method(name)
+
+
+def summarize_run(result: IntegrationResult, mdata: Any, *, seed: int = 0) -> dict[str, Any]:
+    """One flat row of scores for a trained result: 'ari' (integrated vs domains), then
+    'ari_<embedding>_<annotation>' for every other pair, the mean attention per modality
+    ('attention_<name>'), the last value of each loss term ('loss_<term>') and the epochs
+    run."""
+    row: dict[str, Any] = {}
+    scores = modality_partition_scores(result, mdata, seed=seed)
+    for rec in scores.itertuples():
+        key = (
+            "ari"
+            if (rec.embedding, rec.annotation) == ("integrated", "ground_truth")
+            else f"ari_{rec.embedding.replace('Z:', 'Z_')}_{rec.annotation}"
+        )
+        row[key] = rec.ari
+    if result.attention is not None:
+        for name, weight in zip(
+            result.attention_modalities, result.attention.mean(axis=0), strict=True
+        ):
+            row[f"attention_{name}"] = float(weight)
+        row["attention_sd"] = float(result.attention[:, 0].std())
+    for term, values in result.uns.get("loss_history", {}).items():
+        if len(values):
+            row[f"loss_{term}"] = float(np.asarray(values)[-1])
+    if "epochs_run" in result.uns:
+        row["epochs_run"] = int(result.uns["epochs_run"])
+    return row
+
+
+def _done_keys(path: Path) -> set[tuple[str, str, str, int]]:
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    done = pd.read_csv(path, usecols=["dataset", "method", "variant", "seed"])
+    return {(d, m, v, int(s)) for d, m, v, s in done.itertuples(index=False)}
+
+
+def _append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append one row; a row with new columns rewrites the file with the union of columns."""
+    frame = pd.DataFrame([row])
+    if path.exists() and path.stat().st_size > 0:
+        old = pd.read_csv(path)
+        if set(frame.columns) - set(old.columns):
+            pd.concat([old, frame], ignore_index=True).to_csv(path, index=False)
+            return
+        frame = frame.reindex(columns=old.columns)
+        frame.to_csv(path, mode="a", header=False, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def sensitivity_sweep(
+    datasets: Mapping[str, Mapping[str, Any]],
+    variants: Mapping[str, Mapping[str, Any]],
+    seeds: Sequence[int],
+    out_csv: str | Path,
+    *,
+    baselines: Sequence[str] = BASELINES,
+    threads: int = 1,
+    spami_defaults: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Run SpaMI variants and baselines on simulated datasets; one CSV row per run.
+
+    datasets: name -> keyword arguments of :func:`spami.simulate.simulate` (the seed is
+    added: each seed simulates its own data and trains with that seed); variants: name ->
+    settings of :func:`spami.methods.spami_method.integrate` (a 'preset' key picks the
+    preset, default 'simulated'), applied over ``spami_defaults``; baselines: method names
+    ('smoothing', 'pca_concat' or 'module:function'), run with default settings.
+
+    Rows hold dataset, the simulation parameters, method, variant, settings (JSON), seed,
+    seconds and the scores of :func:`summarize_run`. Runs already in ``out_csv`` are
+    skipped, so an interrupted sweep resumes. Returns the whole table.
+    """
+    from spami.simulate import simulate
+
+    path = Path(out_csv)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = _done_keys(path)
+    jobs = [("spami", name, {**(spami_defaults or {}), **v}) for name, v in variants.items()]
+    jobs += [(name, "default", {}) for name in baselines]
+    for seed in seeds:
+        for data_name, sim_params in datasets.items():
+            todo = [j for j in jobs if (data_name, j[0], j[1], int(seed)) not in done]
+            if not todo:
+                continue
+            mdata = simulate(**{**sim_params, "seed": int(seed)})
+            for method, variant, settings in todo:
+                started = time.perf_counter()
+                kwargs: dict[str, Any] = {"seed": int(seed), "threads": threads, **settings}
+                if method == "spami":
+                    kwargs["progress"] = False
+                result = _method(method)(mdata, **kwargs)
+                seconds = time.perf_counter() - started
+                row = {
+                    "dataset": data_name,
+                    **{f"sim_{k}": v for k, v in sim_params.items()},
+                    "method": method,
+                    "variant": variant,
+                    "settings": json.dumps(settings, sort_keys=True),
+                    "seed": int(seed),
+                    "seconds": round(seconds, 2),
+                    **summarize_run(result, mdata, seed=int(seed)),
+                }
+                _append_row(path, row)
+                log.info("%s %s/%s seed %d: ARI %.3f", data_name, method, variant, seed, row["ari"])
+    return pd.read_csv(path)
+
+
+def mean_over_seeds(table: pd.DataFrame, value: str = "ari") -> pd.DataFrame:
+    """``value`` averaged over seeds: rows dataset, columns method/variant."""
+    is_spami = table["method"] == "spami"
+    label = table["method"].where(~is_spami, "spami:" + table["variant"].astype(str))
+    pivot = table.assign(label=label).pivot_table(
+        index="dataset", columns="label", values=value, aggfunc="mean"
+    )
+    return pivot.round(3)
