@@ -125,7 +125,15 @@ def test_bad_method_name_fails(tmp_path):
     assert "pca/concat" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("config", [None, "config/simulation.yaml", "tests/data/test_config.yaml"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        None,
+        "tests/data/test_config.yaml",
+        # 7,000+ jobs: about a minute to build
+        pytest.param("config/simulation.yaml", marks=pytest.mark.slow),
+    ],
+)
 def test_dry_run_builds_the_dag(tmp_path, config):
     args = ["-n", "--quiet", "rules"] + (["--configfile", str(REPO / config)] if config else [])
     result = snakemake(tmp_path, *args)
@@ -153,11 +161,11 @@ def finished_run(tmp_path_factory):
     tables = [f"results/{name}.csv" for name in ("scores", "cost", "morans_i", "attention")]
     result = snakemake(
         workdir,
+        *tables,
         "--cores",
         "2",
         "--configfile",
         str(configfile),
-        *tables,
         env={"PYTHONPATH": str(workdir)},
     )
     assert result.returncode == 0, result.stderr[-5000:]

@@ -13,7 +13,8 @@ every other method's results are still produced.
 - not_applicable: the method cannot take this input (ConfigError, NotApplicableError; e.g.
   SpatialGlue with three modalities, a single-modality variant naming an absent modality).
 - unavailable: a dependency is missing (MethodUnavailableError; e.g. R without Seurat).
-- failed: any other exception (the traceback is in the job's log).
+- failed: any other exception, and a method module that cannot be loaded (the traceback
+  is in the job's log).
 """
 
 from __future__ import annotations

@@ -20,12 +20,6 @@ REAL_NAMES = "|".join(re.escape(name) for name in REAL) or "(?!)"
 DOWNLOAD_CACHE = "resources/downloads"
 
 
-def convert_mem_mb(wildcards, attempt):
-    """About 1 MB per spot above a 2 GB base (dense source matrices), more on a retry."""
-    spots = REGISTRY[wildcards.dataset].n_spots or 10000
-    return attempt * (2000 + spots)
-
-
 rule download_dataset:
     output:
         manifest="resources/datasets/{dataset}/raw/download.json",
@@ -67,8 +61,8 @@ rule convert_dataset:
         "../../envs/spami.yaml"
     threads: 1
     resources:
-        mem_mb=convert_mem_mb,
-        runtime=30,
+        mem_mb=mem_mb("convert"),
+        runtime=runtime("convert"),
     params:
         registry=config["dataset_registry"],
     script:
