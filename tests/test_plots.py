@@ -279,7 +279,8 @@ def test_umap_coordinates_separates_domains(spots):
     embedding = np.eye(4)[quadrant] * 5 + rng.normal(0, 0.1, (len(quadrant), 4))
     points = plots.umap_coordinates(embedding, seed=0)
     assert points.shape == (len(quadrant), 2)
-    centres = np.array([points[quadrant == d].mean(axis=0) for d in range(4)])
-    spread = max(points[quadrant == d].std() for d in range(4))
-    gaps = [np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1 :]]
-    assert min(gaps) > 2 * spread
+    from sklearn.neighbors import NearestNeighbors
+
+    _, neighbours = NearestNeighbors(n_neighbors=6).fit(points).kneighbors(points)
+    same_domain = quadrant[neighbours[:, 1:]] == quadrant[:, None]
+    assert same_domain.mean() > 0.95  # UMAP neighbours share their domain

@@ -56,7 +56,6 @@ def integrate_positive(
     threads: int = 1,
     device: str = "cpu",
     noise: float = 0.1,
-    **_: Any,
 ) -> IntegrationResult:
     """Positive control: one-hot ground truth (n, n_domains) + N(0, noise^2), seeded."""
     labels = ground_truth_labels(mdata)
@@ -78,7 +77,6 @@ def integrate_random(
     threads: int = 1,
     device: str = "cpu",
     n_dims: int = 20,
-    **_: Any,
 ) -> IntegrationResult:
     """Random control: an (n, n_dims) standard Gaussian embedding, seeded."""
     rng = np.random.default_rng(seed)
@@ -98,7 +96,6 @@ def integrate_pca_concat(
     device: str = "cpu",
     n_comps: int = 30,
     kinds: dict[str, str] | None = None,
-    **_: Any,
 ) -> IntegrationResult:
     """Baseline: PCA (to n_comps dims, capped) of the balanced, concatenated modalities.
 

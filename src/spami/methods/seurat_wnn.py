@@ -397,7 +397,6 @@ def integrate(
     n_hvg: int = 2000,
     k_nn: int = 20,
     n_spectral: int = 20,
-    **_: Any,
 ) -> IntegrationResult:
     """Seurat WNN on ``mdata``'s raw counts; see the module docstring for what comes back.
 

@@ -68,7 +68,6 @@ def integrate(
     hops: int = DEFAULT_HOPS,
     n_pcs: int = 20,
     kinds: dict[str, str] | None = None,
-    **_: Any,
 ) -> IntegrationResult:
     """Spatially smoothed concatenation of per-modality PCs: embedding (n, sum of PCs).
 
