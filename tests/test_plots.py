@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from matplotlib.container import BarContainer
+from sklearn.neighbors import NearestNeighbors
 
 from spami import plots
 
@@ -279,8 +280,6 @@ def test_umap_coordinates_separates_domains(spots):
     embedding = np.eye(4)[quadrant] * 5 + rng.normal(0, 0.1, (len(quadrant), 4))
     points = plots.umap_coordinates(embedding, seed=0)
     assert points.shape == (len(quadrant), 2)
-    from sklearn.neighbors import NearestNeighbors
-
     _, neighbours = NearestNeighbors(n_neighbors=6).fit(points).kneighbors(points)
     same_domain = quadrant[neighbours[:, 1:]] == quadrant[:, None]
     assert same_domain.mean() > 0.95  # UMAP neighbours share their domain
