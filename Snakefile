@@ -21,6 +21,7 @@ include: "workflow/rules/integrate.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/bench.smk"
 
 
 rule all:

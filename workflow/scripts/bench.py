@@ -1,0 +1,11 @@
+"""Snakemake entry point of rule bench: results/bench/scaling.csv and scaling.png."""
+
+from pathlib import Path
+
+from spami.bench import run_scaling
+from spami.workflow_io import job_log
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with job_log(sm.log[0]):
+    settings = {"sizes": [1000, 10000, 100000], **sm.params.settings}
+    run_scaling(out_dir=Path(sm.output[0]).parent, threads=sm.threads, **settings)
