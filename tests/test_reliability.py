@@ -64,6 +64,9 @@ def test_killed_run_resumes_to_byte_identical_tables(tmp_path):
     # is complete (outputs are written to a temporary name and renamed into place).
     for h5mu in (killed / "results").rglob("seed*.h5mu"):
         assert mudata.read_h5mu(h5mu).n_obs > 0, h5mu
+    # A killed Snakemake leaves its lock behind: unlock, as a user would, then resume.
+    unlocked = subprocess.run(_snakemake_command(killed, "--unlock"), capture_output=True)
+    assert unlocked.returncode == 0
     resumed = subprocess.run(
         _snakemake_command(killed, "--rerun-incomplete"), capture_output=True, text=True
     )

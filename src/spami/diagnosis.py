@@ -50,6 +50,29 @@ def leiden_ari(embedding: np.ndarray, truth: Any, *, seed: int = 0) -> float:
     return supervised_scores(labels.to_numpy(), clustering.labels)["ari"]
 
 
+def probe_accuracy(embedding: np.ndarray, truth: Any, *, seed: int = 0, n_pcs: int = 20) -> float:
+    """Balanced accuracy of a 5-fold cross-validated logistic regression predicting
+    ``truth`` (n,) from the leading ``n_pcs`` standardized PCs of ``embedding`` (n, d).
+
+    Unlike a clustering into as many groups as ``truth`` has, it tells whether the
+    embedding holds the labels at all, even when another, stronger structure (the other
+    partition) decides how it clusters. Chance is 1 / number of labels.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from spami.cluster import leading_pcs
+
+    labels = pd.Series(np.asarray(truth)).astype(str).to_numpy()
+    reduced = leading_pcs(np.asarray(embedding, dtype=np.float64), n_pcs, seed)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    scores = cross_val_score(model, reduced, labels, cv=folds, scoring="balanced_accuracy")
+    return float(np.mean(scores))
+
+
 def modality_partition_scores(
     result: IntegrationResult,
     mdata: Any,
@@ -60,7 +83,8 @@ def modality_partition_scores(
     """Leiden ARI of every embedding of ``result`` against every annotation column.
 
     Embeddings: 'integrated' (result.embedding) and each modality's own ('Z:<name>').
-    Returns a tidy table with columns embedding, annotation, n_clusters, ari.
+    Returns a tidy table with columns embedding, annotation, n_clusters, ari (Leiden with
+    the annotation's number of groups) and probe (:func:`probe_accuracy`).
     """
     embeddings = {"integrated": result.embedding}
     embeddings.update({f"Z:{name}": z for name, z in result.modality_embeddings.items()})
@@ -74,9 +98,10 @@ def modality_partition_scores(
                     "annotation": column,
                     "n_clusters": int(pd.Series(np.asarray(truth)).nunique()),
                     "ari": leiden_ari(embedding, truth, seed=seed),
+                    "probe": probe_accuracy(embedding, truth, seed=seed),
                 }
             )
-    return pd.DataFrame(rows, columns=["embedding", "annotation", "n_clusters", "ari"])
+    return pd.DataFrame(rows, columns=["embedding", "annotation", "n_clusters", "ari", "probe"])
 
 
 def attention_summary(
@@ -157,6 +182,7 @@ def summarize_run(result: IntegrationResult, mdata: Any, *, seed: int = 0) -> di
             else f"ari_{rec.embedding.replace('Z:', 'Z_')}_{rec.annotation}"
         )
         row[key] = rec.ari
+        row[f"probe_{rec.embedding.replace('Z:', 'Z_')}_{rec.annotation}"] = rec.probe
     if result.attention is not None:
         for name, weight in zip(
             result.attention_modalities, result.attention.mean(axis=0), strict=True

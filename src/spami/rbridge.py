@@ -9,6 +9,7 @@ called (it is deprecated and changes conversion for the whole process).
 from __future__ import annotations
 
 import functools
+import os
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,10 @@ RPY2_PIN = "rpy2==3.5.17"
 @functools.cache
 def r_objects() -> ModuleType:
     """Return ``rpy2.robjects`` (embedded R started on first call), or raise MethodUnavailableError."""
+    # rpy2 prepends R's library folders (and /usr/lib/x86_64-linux-gnu) to LD_LIBRARY_PATH.
+    # Child processes (Snakemake jobs, tests) would then load the system's libpython
+    # instead of their own interpreter's and fail to import ssl: put it back afterwards.
+    saved = os.environ.get("LD_LIBRARY_PATH")
     try:
         import rpy2.robjects as robjects
     except ImportError as err:
@@ -36,6 +41,11 @@ def r_objects() -> ModuleType:
             "(Debian: apt-get install r-base-core; conda: r-base), make sure `R` is on PATH "
             f"or R_HOME is set, and reinstall rpy2 against it (`pip install --force-reinstall {RPY2_PIN}`)."
         ) from err
+    finally:
+        if saved is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = saved
     return robjects
 
 
