@@ -141,3 +141,17 @@ def test_graph_builder_succeeds_or_raises_our_error(coords, k):
     assert np.all(np.diff(knn.indptr) == k) and knn.diagonal().sum() == 0
     norm = gcn_normalize(symmetrize(knn))
     assert np.isfinite(norm.data).all()
+
+
+def test_unknown_dataset_in_the_config_is_named_with_the_known_ones(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "seeds: [0]\ndatasets: [no_such_dataset]\n"
+        "methods:\n  pca_concat: {module: spami.methods.controls:integrate_pca_concat}\n"
+    )
+    command = _snakemake_command(tmp_path)
+    command[command.index("--configfile") + 1] = str(config)
+    result = subprocess.run([*command, "-n"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "no_such_dataset" in output and "mouse_thymus_stereo_cite" in output

@@ -41,11 +41,20 @@ def _simulated_datasets():
     return datasets
 
 
+def registry_path():
+    """The dataset registry: as given, else relative to the repository (for --directory runs)."""
+    path = config["dataset_registry"]
+    if not os.path.isabs(path) and not os.path.exists(path):
+        path = os.path.join(workflow.basedir, path)
+    return path
+
+
 def _real_datasets():
     """{name: registry entry} of the real datasets the config names."""
     if not config["datasets"]:
         return {}
-    with open(config["dataset_registry"]) as handle:
+    path = registry_path()
+    with open(path) as handle:
         registry = yaml.safe_load(handle)["datasets"]
     unknown = sorted(set(config["datasets"]) - set(registry))
     if unknown:

@@ -15,7 +15,7 @@ if SPAMI_SRC not in sys.path:
 from spami.datasets import load_registry
 
 # Checked at parse time, so a broken registry entry fails before any job starts.
-REGISTRY = load_registry(config["dataset_registry"]) if REAL else {}
+REGISTRY = load_registry(registry_path()) if REAL else {}
 REAL_NAMES = "|".join(re.escape(name) for name in REAL) or "(?!)"
 DOWNLOAD_CACHE = "resources/downloads"
 
@@ -39,7 +39,7 @@ rule download_dataset:
         runtime=240,
         downloads=1,
     params:
-        registry=config["dataset_registry"],
+        registry=registry_path(),
         cache_dir=DOWNLOAD_CACHE,
     script:
         "../scripts/download_fetch.py"
@@ -64,6 +64,6 @@ rule convert_dataset:
         mem_mb=mem_mb("convert"),
         runtime=runtime("convert"),
     params:
-        registry=config["dataset_registry"],
+        registry=registry_path(),
     script:
         "../scripts/download_convert.py"
