@@ -63,9 +63,9 @@ def _run(workdir: Path, *args: str, env: dict | None = None) -> subprocess.Compl
         str(REPO / "Snakefile"),
         "--directory",
         str(workdir),
+        *TABLES,
         "--configfile",
         str(TEST_CONFIG),
-        *TABLES,
         *args,
     ]
     return subprocess.run(
