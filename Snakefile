@@ -1,4 +1,4 @@
-"""SpaMI benchmark: simulate/download -> integrate -> cluster -> score -> report.
+"""SpaMI benchmark: simulate/download -> integrate -> cluster + score -> report.
 
     snakemake --cores 2                                   # the quick study (config/config.yaml)
     snakemake --cores 2 --configfile config/simulation.yaml
@@ -18,7 +18,6 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/integrate.smk"
-include: "workflow/rules/cluster.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"

@@ -141,6 +141,38 @@ def test_dry_run_builds_the_dag(tmp_path, config):
     assert "integrate" in result.stdout + result.stderr
 
 
+def _planned_jobs(result) -> dict[str, int]:
+    """{rule: count} from the job-stats table of a dry run."""
+    counts = {}
+    for line in (result.stdout + result.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_run_on_restricts_a_variant_to_its_scenarios(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    scenarios = config["simulation"]["scenarios"]
+    scenarios["rna_atac"] = {"scenario": "rna_atac", "grid_size": 18}
+    config["methods"]["spami"]["variants"]["no_cosine"]["run_on"] = ["rna_atac"]
+    result = snakemake(
+        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # 2 datasets x (spami default + pca_concat) + no_cosine on rna_atac only
+    assert _planned_jobs(result)["integrate"] == 5
+    assert _planned_jobs(result)["score"] == 5
+
+    config["methods"]["spami"]["variants"]["no_cosine"]["run_on"] = ["rna_atc"]
+    result = snakemake(
+        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "rna_atc" in output and "run_on" in output
+
+
 def test_lint_is_clean():
     result = snakemake(REPO, "--lint")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -156,6 +188,9 @@ def finished_run(tmp_path_factory):
     (workdir / "broken_method.py").write_text(BROKEN_METHOD)
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["methods"]["broken"] = {"module": "broken_method:integrate"}
+    # the reduced sweep of the evaluation issue: 2 noise levels x 2 seeds
+    config["simulation"]["noise_levels"] = [0.5, 1.0]
+    config["seeds"] = [0, 1]
     configfile = write_config(workdir / "config.yaml", config)
     # The tables only: the report rules have their own tests.
     tables = [f"results/{name}.csv" for name in ("scores", "cost", "morans_i", "attention")]
@@ -179,10 +214,15 @@ def test_scores_table_is_complete(finished_run):
     assert list(scores.columns) == SCORE_COLUMNS
     n_variants = sum(len(m.get("variants", {"default": {}})) for m in config["methods"].values())
     metrics = {"ari", "ami", "nmi", "homogeneity", "morans_i_median"}
-    assert len(scores) == n_variants * len(config["clustering"]) * len(metrics)
+    n_runs = n_variants * len(config["seeds"]) * 2  # two noise levels
+    assert len(scores) == n_runs * len(config["clustering"]) * len(metrics)
     assert set(scores["metric"]) == metrics
     assert set(scores["clustering"]) == set(config["clustering"])
-    assert set(scores["dataset"]) == {"rna_adt-noise1"}
+    assert set(scores["dataset"]) == {"rna_adt-noise0.5", "rna_adt-noise1"}
+    assert set(scores["noise"]) == {0.5, 1.0}
+    assert set(scores["seed"]) == set(config["seeds"])
+    cell = ["dataset", "method", "variant", "seed", "clustering", "metric"]
+    assert not scores.duplicated(cell).any()
 
     working = scores[scores["method"] != "broken"]
     assert (working["status"] == "ok").all(), working[working["status"] != "ok"]
@@ -217,7 +257,7 @@ def test_cost_and_side_tables(finished_run):
     cost = pd.read_csv(workdir / "results" / "cost.csv")
     assert list(cost.columns) == COST_COLUMNS
     n_variants = sum(len(m.get("variants", {"default": {}})) for m in config["methods"].values())
-    assert len(cost) == n_variants
+    assert len(cost) == n_variants * len(config["seeds"]) * 2
     assert (cost["s"] > 0).all()
     assert cost.loc[cost["method"] != "broken", "max_rss_mb"].gt(0).all()
 

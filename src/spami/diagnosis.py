@@ -7,6 +7,9 @@
 - :func:`attention_summary`: mean attention weight per modality within each group of an
   annotation column (and over all spots).
 - :func:`loss_history_frame`: the loss terms over training, as a tidy table.
+- :func:`result_from_mudata` and :func:`diagnosis_tables`: the three tables above for the
+  runs the workflow wrote (integrated ``.h5mu`` files), one 'variant' column apiece; the
+  report's diagnosis figure (``plots.diagnosis_figure``) draws them.
 - :func:`sensitivity_sweep`: SpaMI under many settings (and the baselines) on simulated
   datasets, one tidy CSV row per (dataset, method, variant, seed), appended as it goes so
   a long sweep can be resumed.
@@ -27,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from spami.cluster import leiden_n_clusters
+from spami.errors import InputDataError
 from spami.methods.base import IntegrationResult
 from spami.metrics import attention_by_domain, supervised_scores
 
@@ -145,6 +149,91 @@ def loss_history_frame(result: IntegrationResult, *, every: int = 1) -> pd.DataF
         epochs = sorted(set(range(0, len(values), max(every, 1))) | {len(values) - 1})
         rows.extend({"epoch": e + 1, "term": term, "value": float(values[e])} for e in epochs)
     return pd.DataFrame(rows, columns=["epoch", "term", "value"])
+
+
+def _names(values: Any) -> list[str]:
+    """A stored list of names (list, numpy array of str or one str) as a list of str."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        return [values]
+    return [str(v) for v in np.asarray(values).ravel()]
+
+
+def result_from_mudata(mdata: Any, method: str = "spami") -> IntegrationResult:
+    """Rebuild the :class:`IntegrationResult` that ``store_result`` wrote into ``mdata``.
+
+    Reads the embedding (``obsm['X_<method>']``), the modality embeddings
+    (``obsm['X_<method>_<modality>']``), the attention (``obsm['<method>_attention']``,
+    columns named by ``uns[method]['attention_modalities']``) and ``uns[method]`` (with the
+    loss history as float arrays). Reconstructions and graphs are not rebuilt.
+    """
+    key = f"X_{method}"
+    if key not in mdata.obsm:
+        raise InputDataError(
+            f"no obsm[{key!r}] in the integrated data (has {sorted(mdata.obsm)}): "
+            f"{method} did not run on it, or it failed."
+        )
+    uns = dict(mdata.uns.get(method, {}))
+    if "loss_history" in uns:
+        uns["loss_history"] = {
+            str(term): np.asarray(values, dtype=np.float64).ravel()
+            for term, values in dict(uns["loss_history"]).items()
+        }
+    prefix = f"{key}_"
+    found = {k[len(prefix) :]: k for k in mdata.obsm if k.startswith(prefix)}
+    known = list(getattr(mdata, "mod", {})) or list(found)
+    order = [*_names(uns.get("modalities")), *known]
+    names = [name for name in dict.fromkeys(order) if name in found and name in known]
+    attention = mdata.obsm.get(f"{method}_attention")
+    attention_modalities = _names(uns.get("attention_modalities")) if attention is not None else []
+    if attention is not None and "attention_modalities" in uns:
+        uns["attention_modalities"] = attention_modalities
+    return IntegrationResult(
+        method=method,
+        embedding=np.asarray(mdata.obsm[key], dtype=np.float32),
+        modality_embeddings={n: np.asarray(mdata.obsm[found[n]], dtype=np.float32) for n in names},
+        attention=None if attention is None else np.asarray(attention, dtype=np.float32),
+        attention_modalities=attention_modalities,
+        uns=uns,
+    )
+
+
+DIAGNOSIS_COLUMNS = {
+    "scores": ["variant", "embedding", "annotation", "n_clusters", "ari", "probe"],
+    "attention": ["variant", "annotation", "group", "modality", "mean_weight"],
+    "history": ["variant", "epoch", "term", "value"],
+}
+
+
+def diagnosis_tables(
+    dataset_mdata: Any, results: Mapping[str, IntegrationResult], *, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Partition scores, attention per annotation group and loss history of several runs.
+
+    dataset_mdata: anything with the dataset's ``obs`` (ground_truth and, in the
+    complementary simulations, partition_a and partition_b); results: variant name ->
+    result, its rows in the dataset's spot order. Returns (:func:`modality_partition_scores`,
+    :func:`attention_summary`, :func:`loss_history_frame` every 10th epoch), each with a
+    leading 'variant' column, variants in the order given.
+    """
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in DIAGNOSIS_COLUMNS}
+    for variant, result in results.items():
+        tables = {
+            "scores": modality_partition_scores(result, dataset_mdata, seed=seed),
+            "attention": attention_summary(result, dataset_mdata),
+            "history": loss_history_frame(result, every=10),
+        }
+        for name, table in tables.items():
+            if len(table):
+                parts[name].append(table.assign(variant=variant))
+    frames = [
+        pd.concat(parts[name], ignore_index=True)[columns]
+        if parts[name]
+        else pd.DataFrame(columns=columns)
+        for name, columns in DIAGNOSIS_COLUMNS.items()
+    ]
+    return frames[0], frames[1], frames[2]
 
 
 # ---------------------------------------------------------------- the sweep

@@ -189,7 +189,8 @@ class SpaMIModule(nn.Module):
     """The full network for M >= 1 modalities.
 
     fusion='attention' (the paper), 'concat' (ablation: Z = [Z_1, ..., Z_M], decoders take
-    M * L inputs). With one modality there is nothing to fuse: Z = Z_1.
+    M * L inputs) or 'mean' (fixed equal weights, Z = mean of the Z_m: every modality
+    counts alike). With one modality there is nothing to fuse: Z = Z_1.
     """
 
     def __init__(
@@ -201,8 +202,8 @@ class SpaMIModule(nn.Module):
         fusion: str = "attention",
     ):
         super().__init__()
-        if fusion not in {"attention", "concat"}:
-            raise ValueError(f"fusion must be 'attention' or 'concat', got {fusion!r}")
+        if fusion not in {"attention", "concat", "mean"}:
+            raise ValueError(f"fusion must be 'attention', 'concat' or 'mean', got {fusion!r}")
         self.n_modalities = len(input_dims)
         self.fusion = fusion
         self.encoders = nn.ModuleList(
@@ -225,6 +226,10 @@ class SpaMIModule(nn.Module):
             return embeddings[0], None
         if self.fusion == "concat":
             return torch.cat(embeddings, dim=1), None
+        if self.fusion == "mean":
+            stacked = torch.stack(embeddings, dim=1)
+            weights = torch.full(stacked.shape[:2], 1.0 / self.n_modalities, device=stacked.device)
+            return stacked.mean(dim=1), weights
         return self.attention(embeddings)
 
     def decode(self, fused: torch.Tensor, gcn_op: SparseOperator) -> list[torch.Tensor]:

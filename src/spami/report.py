@@ -8,6 +8,8 @@ report):
 - significance_table: paired Wilcoxon tests of SpaMI against each other method
   (``spami.stats.paired_wilcoxon``), per metric and clustering, Holm-adjusted.
 - cost_table: seconds and peak memory per method and dataset size.
+- diagnosis_table: Leiden ARI and probe accuracy of SpaMI's embeddings against the
+  partitions of a complementary simulation, per variant (with the diagnosis figure).
 
 Figures: ``*_figure`` functions read the result files of one dataset (ground truth and
 coordinates from the input ``.h5mu``, clusters from the TSVs, embeddings from the
@@ -252,6 +254,108 @@ def attention_figure(attention: pd.DataFrame, method: str, variant: str) -> Any:
             "ran on one modality."
         )
     return plots.attention_by_domain_plot(rows, title=plots.method_label(method, variant))
+
+
+def read_diagnosis_runs(
+    integrated_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    variants: Sequence[str],
+    method: str = "spami",
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The results of the runs that finished ({variant: IntegrationResult}) and why each
+    other run has none ({variant: 'failed: ...'})."""
+    import mudata
+
+    from spami.diagnosis import result_from_mudata
+
+    results: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    runs = zip(variants, integrated_paths, status_paths, strict=True)
+    for variant, h5mu, status_path in runs:
+        status = read_json(status_path)
+        if status["status"] != OK:
+            notes[variant] = failure_text(status)
+            continue
+        with mudata.set_options(pull_on_update=False):
+            mdata = mudata.read_h5mu(h5mu)
+        results[variant] = result_from_mudata(mdata, method)
+    return results, notes
+
+
+def diagnosis_table(scores: pd.DataFrame, notes: Mapping[str, str]) -> pd.DataFrame:
+    """Partition scores (``spami.diagnosis.diagnosis_tables``' first table) with status and
+    note columns; a variant without a result keeps one row naming why."""
+    table = scores.assign(status=OK, note="")
+    missing = pd.DataFrame(
+        [{"variant": v, "status": n.split(":")[0], "note": n} for v, n in notes.items()]
+    )
+    parts = [t for t in (table, missing) if len(t)]
+    columns = [*scores.columns, "status", "note"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+
+
+def diagnosis_blocks(table: pd.DataFrame, dataset: str, digits: int = 3) -> list[Block]:
+    """The diagnosis table of one dataset as document blocks: one table per variant, rows
+    the embeddings, cells 'ARI (probe)' per annotation; variants without a result as notes."""
+    blocks: list[Block] = [
+        ("h1", f"Dataset {dataset}: what SpaMI keeps of each partition"),
+        (
+            "p",
+            "Leiden ARI of SpaMI's integrated embedding and of each modality's own embedding "
+            "(Z) against the ground truth and each partition (partition a: seen mainly by RNA, "
+            "partition b: mainly by the other modality), with the balanced accuracy of a "
+            "cross-validated linear probe in brackets (chance: 1 / number of groups).",
+        ),
+    ]
+    ok = table[table["status"] == OK]
+    for variant, rows in ok.groupby("variant", sort=False):
+        annotations = list(dict.fromkeys(rows["annotation"]))
+        header = ["Embedding", *(a.replace("_", " ") for a in annotations)]
+        body = []
+        for embedding, of_embedding in rows.groupby("embedding", sort=False):
+            cells = of_embedding.set_index("annotation")
+            body.append(
+                [
+                    str(embedding),
+                    *(
+                        f"{cells.at[a, 'ari']:.{digits}f} ({cells.at[a, 'probe']:.{digits}f})"
+                        if a in cells.index
+                        else "–"
+                        for a in annotations
+                    ),
+                ]
+            )
+        blocks += [("h2", f"SpaMI {variant}"), ("table", header, body)]
+    for _, row in table[table["status"] != OK].iterrows():
+        blocks.append(("p", f"SpaMI {row['variant']} is left out: {row['note']}"))
+    if ok.empty and table.empty:
+        blocks.append(("p", "No SpaMI variant to diagnose runs on this dataset."))
+    return blocks
+
+
+def diagnosis_report(
+    dataset: str | Path,
+    integrated_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    variants: Sequence[str],
+    *,
+    name: str,
+    seed: int = 0,
+) -> tuple[Any, pd.DataFrame, list[Block]]:
+    """The diagnosis figure (plots.diagnosis_figure), table and its blocks of SpaMI's runs
+    (variants, in the order of the paths) on one dataset; runs that did not finish are
+    named in the figure and the table, and with none finished the figure says so."""
+    from spami.diagnosis import diagnosis_tables
+
+    results, notes = read_diagnosis_runs(integrated_paths, status_paths, variants)
+    scores, attention, history = diagnosis_tables(read_spots(dataset), results, seed=seed)
+    figure = plots.diagnosis_figure(
+        scores, attention, history, notes=notes, title=f"SpaMI's use of each modality: {name}"
+    )
+    table = diagnosis_table(scores, notes)
+    return figure, table, diagnosis_blocks(table, name)
 
 
 def cost_with_sizes(cost: pd.DataFrame, sizes: Mapping[str, int]) -> pd.DataFrame:

@@ -93,12 +93,40 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
+def dataset_group(dataset):
+    """What a variant's ``run_on`` names: a simulated dataset's scenario, else the dataset."""
+    entry = SIMULATED.get(dataset)
+    return entry["scenario"] if entry else dataset
+
+
+def runs_on(dataset, method, variant):
+    """Whether method/variant runs on ``dataset`` (its optional ``run_on`` list; default all)."""
+    wanted = config["methods"][method]["variants"][variant].get("run_on")
+    return wanted is None or dataset_group(dataset) in wanted
+
+
+def _check_run_on():
+    known = {dataset_group(d) for d in DATASETS}
+    for method, variant in METHOD_VARIANTS:
+        wanted = config["methods"][method]["variants"][variant].get("run_on") or []
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise ValueError(
+                f"methods.{method}.variants.{variant}.run_on names {unknown}, which are "
+                f"neither scenarios nor datasets of the config; known: {sorted(known)}."
+            )
+
+
+_check_run_on()
+
+
 def integration_targets(pattern):
-    """``pattern`` expanded over every dataset x method x variant x seed of the config."""
+    """``pattern`` expanded over every dataset x method x variant x seed that runs."""
     return [
         pattern.format(dataset=dataset, method=method, variant=variant, seed=seed)
         for dataset in DATASETS
         for method, variant in METHOD_VARIANTS
+        if runs_on(dataset, method, variant)
         for seed in config["seeds"]
     ]
 
@@ -159,11 +187,10 @@ def method_params(wildcards):
     """Method params, then the dataset's own settings for it (registry), then the variant's."""
     spec = _method(wildcards)
     per_dataset = REAL.get(wildcards.dataset, {}).get("method_params", {}) or {}
-    return {
-        **spec["params"],
-        **(per_dataset.get(wildcards.method) or {}),
-        **spec["variants"][wildcards.variant],
+    variant = {
+        k: v for k, v in spec["variants"][wildcards.variant].items() if k != "run_on"
     }
+    return {**spec["params"], **(per_dataset.get(wildcards.method) or {}), **variant}
 
 
 def method_threads(wildcards):
@@ -184,8 +211,7 @@ STEP_COST = {
     "simulate": (1000, 200, 5, 1),
     "convert": (2000, 1000, 30, 0),
     "integrate": (2000, 400, 10, 6),
-    "cluster": (1000, 200, 5, 2),
-    "score": (1000, 100, 5, 1),
+    "score": (1000, 200, 5, 3),  # clustering (Leiden, mclust, k-means) and the metrics
 }
 
 

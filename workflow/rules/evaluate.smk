@@ -2,9 +2,9 @@ rule score:
     input:
         h5mu=rules.integrate.output.h5mu,
         status=rules.integrate.output.status,
-        tsv=rules.cluster.output.tsv,
-        json=rules.cluster.output.json,
     output:
+        clusters="results/clusters/{dataset}/{method}/{variant}/seed{seed}.tsv",
+        clustering="results/clusters/{dataset}/{method}/{variant}/seed{seed}.json",
         scores="results/scores/{dataset}/{method}/{variant}/seed{seed}.csv",
         morans_i="results/scores/{dataset}/{method}/{variant}/seed{seed}.morans_i.csv",
         attention="results/scores/{dataset}/{method}/{variant}/seed{seed}.attention.csv",
@@ -19,6 +19,8 @@ rule score:
         mem_mb=mem_mb("score"),
         runtime=runtime("score"),
     params:
+        algorithms=config["clustering"],
+        n_clusters=dataset_n_clusters,
         job=job_identity,
     script:
         "../scripts/score.py"

@@ -26,7 +26,7 @@ wildcard_constraints:
 rule report_domain_maps:
     input:
         dataset=dataset_file,
-        clusters=report_runs(rules.cluster.output.tsv, REPORT_SHOWN),
+        clusters=report_runs(rules.score.output.clusters, REPORT_SHOWN),
         statuses=report_runs(rules.integrate.output.status, REPORT_SHOWN),
     output:
         png=report(
@@ -48,7 +48,7 @@ rule report_domain_maps:
         mem_mb=mem_mb("score"),
         runtime=runtime("score"),
     params:
-        runs=REPORT_SHOWN,
+        runs=report_run_list(REPORT_SHOWN),
         clustering=REPORT_CLUSTERING,
     script:
         "../scripts/report_domain_maps.py"
@@ -57,7 +57,7 @@ rule report_domain_maps:
 rule report_single_vs_integrated_maps:
     input:
         dataset=dataset_file,
-        clusters=report_runs(rules.cluster.output.tsv, REPORT_SPAMI_PANELS),
+        clusters=report_runs(rules.score.output.clusters, REPORT_SPAMI_PANELS),
         statuses=report_runs(rules.integrate.output.status, REPORT_SPAMI_PANELS),
     output:
         png=report(
@@ -106,10 +106,10 @@ rule report_embedding_umaps:
         REPORT_ENV
     threads: 1
     resources:
-        mem_mb=mem_mb("cluster"),
-        runtime=runtime("cluster"),
+        mem_mb=mem_mb("score"),
+        runtime=runtime("score"),
     params:
-        runs=REPORT_SHOWN,
+        runs=report_run_list(REPORT_SHOWN),
         seed=REPORT_SEED,
     script:
         "../scripts/report_embedding_umaps.py"
@@ -119,7 +119,7 @@ rule report_denoising_maps:
     input:
         integrated=report_runs(rules.integrate.output.h5mu, REPORT_SPAMI_RUN),
         status=report_runs(rules.integrate.output.status, REPORT_SPAMI_RUN),
-        clusters=report_runs(rules.cluster.output.tsv, REPORT_SPAMI_RUN),
+        clusters=report_runs(rules.score.output.clusters, REPORT_SPAMI_RUN),
     output:
         png=report(
             "results/report/datasets/{dataset}/denoising_maps.png",
@@ -138,7 +138,7 @@ rule report_denoising_maps:
     threads: 1
     resources:
         mem_mb=mem_mb("integrate"),
-        runtime=runtime("cluster"),
+        runtime=runtime("score"),
     params:
         markers=dataset_markers,
         clustering=REPORT_CLUSTERING,
@@ -260,6 +260,46 @@ rule report_summary:
         reference=dataset_reference,
     script:
         "../scripts/report_summary.py"
+
+
+rule report_diagnosis:
+    input:
+        dataset=dataset_file,
+        integrated=report_runs(rules.integrate.output.h5mu, REPORT_DIAGNOSIS_RUNS),
+        statuses=report_runs(rules.integrate.output.status, REPORT_DIAGNOSIS_RUNS),
+    output:
+        png=report(
+            "results/report/datasets/{dataset}/diagnosis.png",
+            caption="../report/diagnosis.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("diagnosis: modality use", "new; issue #10"),
+        ),
+        svg="results/report/datasets/{dataset}/diagnosis.svg",
+        csv="results/report/datasets/{dataset}/diagnosis.csv",
+        md="results/report/datasets/{dataset}/diagnosis.md",
+        html=report(
+            "results/report/datasets/{dataset}/diagnosis.html",
+            caption="../report/diagnosis.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("diagnosis: partition scores", "new; issue #10"),
+        ),
+    log:
+        "logs/report/{dataset}/diagnosis.log",
+    benchmark:
+        "benchmarks/report/{dataset}/diagnosis.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("integrate"),
+        runtime=runtime("score"),
+    params:
+        runs=report_run_list(REPORT_DIAGNOSIS_RUNS),
+        seed=REPORT_SEED,
+    script:
+        "../scripts/report_diagnosis.py"
 
 
 # ---------------------------------------------------------------- across datasets

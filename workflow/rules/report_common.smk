@@ -39,9 +39,32 @@ REPORT_SPAMI_PANELS = (
     if REPORT_SINGLE_MODALITY
     else []
 )
-REPORT_ABLATION_SUBJECTS = (
-    [*REPORT_SCENARIOS, *REAL] if len(REPORT_SPAMI_VARIANTS) > 1 else []
-)
+# SpaMI's variants compared in the diagnosis figure (issue #10), those the config has
+REPORT_DIAGNOSIS_VARIANTS = ("default", "robust")
+REPORT_DIAGNOSIS_RUNS = [
+    (REPORT_METHOD, v) for v in REPORT_DIAGNOSIS_VARIANTS if v in REPORT_SPAMI_VARIANTS
+]
+
+
+def _runs_here(dataset, runs):
+    return [(m, v) for m, v in runs if runs_on(dataset, m, v)]
+
+
+def _has_ablations(subject):
+    """Whether SpaMI runs in two or more variants on a scenario or real dataset."""
+    datasets = [d for d in DATASETS if dataset_group(d) == subject]
+    return any(
+        len(_runs_here(d, [(REPORT_METHOD, v) for v in REPORT_SPAMI_VARIANTS])) > 1
+        for d in datasets
+    )
+
+
+REPORT_ABLATION_SUBJECTS = [s for s in [*REPORT_SCENARIOS, *REAL] if _has_ablations(s)]
+
+
+def report_run_list(runs):
+    """Params function: the (method, variant) pairs of ``runs`` that ran on the dataset."""
+    return lambda wildcards: _runs_here(wildcards.dataset, runs)
 
 
 def report_runs(pattern, runs):
@@ -53,6 +76,7 @@ def report_runs(pattern, runs):
                 dataset=wildcards.dataset, method=m, variant=v, seed=REPORT_SEED
             )
             for m, v in runs
+            if runs_on(wildcards.dataset, m, v)
         ]
 
     return files
@@ -85,20 +109,36 @@ def dataset_reference(wildcards):
     return REAL.get(wildcards.dataset, {}).get("reference") or {}
 
 
+def is_complementary(dataset):
+    """Whether a dataset is simulated by a complementary scenario (two partitions)."""
+    scenario = SIMULATED.get(dataset, {}).get("kwargs", {}).get("scenario", "")
+    return str(scenario).startswith("complementary")
+
+
 def report_targets():
     """Every figure and table of the report: what ``rule all`` asks for."""
-    figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
-    if REPORT_SPAMI_RUN:
-        figures += ["denoising_maps", "attention_by_domain"]
-    if REPORT_SPAMI_PANELS:
-        figures.append("single_vs_integrated_maps")
-    return [
-        *expand(
+    per_dataset = []
+    for dataset in DATASETS:
+        figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
+        if REPORT_SPAMI_RUN and _runs_here(dataset, REPORT_SPAMI_RUN):
+            figures += ["denoising_maps", "attention_by_domain"]
+        panels = _runs_here(dataset, REPORT_SPAMI_PANELS)
+        if len(panels) > 1 and panels[-1] == REPORT_SPAMI_RUN[0]:
+            figures.append("single_vs_integrated_maps")
+        if is_complementary(dataset) and _runs_here(dataset, REPORT_DIAGNOSIS_RUNS):
+            per_dataset += expand(
+                "results/report/datasets/{dataset}/diagnosis.{ext}",
+                dataset=dataset,
+                ext=(*REPORT_FIGURE_EXTS, *REPORT_TABLE_EXTS),
+            )
+        per_dataset += expand(
             "results/report/datasets/{dataset}/{figure}.{ext}",
-            dataset=DATASETS,
+            dataset=dataset,
             figure=figures,
             ext=REPORT_FIGURE_EXTS,
-        ),
+        )
+    return [
+        *per_dataset,
         *expand(
             "results/report/datasets/{dataset}/summary.{ext}",
             dataset=DATASETS,

@@ -1,14 +1,27 @@
-"""Snakemake entry point of rule score: metrics of the clusterings of one integration."""
+"""Snakemake entry point of rule score: cluster one integrated embedding, then score it.
 
-from spami.workflow_io import job_log, score_job
+Clustering and scoring share one job (and one interpreter start, which costs more than
+either on the quick study's small datasets).
+"""
+
+from spami.workflow_io import cluster_job, job_log, score_job
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):
+    cluster_job(
+        sm.input.h5mu,
+        sm.input.status,
+        sm.output.clusters,
+        sm.output.clustering,
+        algorithms=sm.params.algorithms,
+        n_clusters=sm.params.n_clusters,
+        seed=int(sm.wildcards.seed),
+    )
     score_job(
         sm.input.h5mu,
         sm.input.status,
-        sm.input.tsv,
-        sm.input.json,
+        sm.output.clusters,
+        sm.output.clustering,
         sm.output.scores,
         sm.output.morans_i,
         sm.output.attention,

@@ -1,0 +1,17 @@
+"""Snakemake entry point of rule report_diagnosis: SpaMI's use of each modality (issue #10)."""
+
+from spami import plots, report
+from spami.workflow_io import job_log
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with job_log(sm.log[0]):
+    figure, table, blocks = report.diagnosis_report(
+        sm.input.dataset,
+        sm.input.integrated,
+        sm.input.statuses,
+        [variant for _, variant in sm.params.runs],
+        name=sm.wildcards.dataset,
+        seed=sm.params.seed,
+    )
+    plots.save_figure(figure, sm.output.png, sm.output.svg)
+    report.write_table(table, blocks, sm.output.csv, sm.output.md, sm.output.html)
