@@ -81,3 +81,14 @@ def test_module_shapes_for_attention_concat_and_single_modality(graph):
     single = SpaMIModule([10], hidden_dim=12, latent_dim=16)
     fused, alpha = single.fuse(single.encode(xs[:1], op))
     assert fused.shape == (40, 16) and alpha is None
+
+
+def test_mean_fusion_weights_every_modality_equally(graph):
+    _, norm = graph
+    op = SpaMIModule([10, 6, 4], hidden_dim=12, latent_dim=16, fusion="mean")
+    z = op.encode([torch.randn(40, d) for d in (10, 6, 4)], SparseOperator(norm, symmetric=True))
+    fused, alpha = op.fuse(z)
+    torch.testing.assert_close(fused, (z[0] + z[1] + z[2]) / 3)
+    torch.testing.assert_close(alpha, torch.full((40, 3), 1 / 3))
+    with pytest.raises(ValueError, match="mean"):
+        SpaMIModule([10, 6], fusion="sum")
