@@ -47,7 +47,13 @@ def test_early_stopping_stops_on_a_plateau(small_features):
         epochs=2000, lr=1e-2, early_stopping=True, patience=10, min_delta=1e-2
     )
     trained = fit_spami(features, coords, cfg, seed=0, progress=False)
-    assert trained.epochs_run < 2000
+    assert 10 < trained.epochs_run < 2000
+    total = np.asarray(trained.history["total"])
+    assert len(total) == trained.epochs_run
+    # it stopped 10 epochs after the last improvement by 1 % of the best loss so far
+    best_epoch = trained.epochs_run - 11
+    assert total[best_epoch] == pytest.approx(total.min(), rel=1e-2)
+    assert total[0] > total[best_epoch]
 
 
 @pytest.fixture(scope="module")

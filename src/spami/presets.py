@@ -27,6 +27,9 @@ class SpaMIConfig:
     a halo of ``halo_hops`` graph hops: 4 = 2 encoder layers + 2 decoder layers, so every
     interior spot's embedding and reconstruction equal the full-batch ones.
 
+    ``early_stopping`` (off by default, as in the paper) ends training once the total loss
+    has not improved by ``min_delta`` (relative to the best so far) for ``patience`` epochs.
+
     Options beyond the paper (their defaults are the paper's model; see
     docs/robust_preset.md for why they exist):
 

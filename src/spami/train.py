@@ -161,7 +161,7 @@ def fit_spami(
         if progress and epoch % 50 == 0:
             bar.set_postfix(loss=f"{values['total']:.4f}")
         if config.early_stopping:
-            if values["total"] < best - config.min_delta * max(abs(best), 1.0):
+            if best == float("inf") or values["total"] < best - config.min_delta * abs(best):
                 best, stale = values["total"], 0
             else:
                 stale += 1
