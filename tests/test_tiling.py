@@ -49,3 +49,12 @@ def test_tiled_training_runs_and_is_deterministic():
     b = fit_spami(features, coords, config, seed=0, progress=False)
     assert a.embedding.shape == (400, 64)
     np.testing.assert_array_equal(a.embedding, b.embedding)
+
+
+def test_bench_times_tiled_epochs_on_a_small_grid():
+    from spami.bench import measure_size
+
+    row = measure_size(400, threads=1, epochs_timed=1, tile_spots=100)
+    assert row["n_spots"] == 400 and row["tile_spots"] == 100
+    assert row["epoch_s"] > 0 and row["gemm_s"] > 0
+    assert row["peak_rss_mb"] > 0

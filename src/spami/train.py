@@ -154,7 +154,7 @@ def fit_spami(
         if tiles is None:
             values = train_step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
         else:
-            values = _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
+            values = tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
         _check_finite(values, epoch, config.lr)
         for name, v in values.items():
             history[name].append(v)
@@ -258,7 +258,7 @@ def train_step(module, optimizer, xs, xs_corrupt, ops, weights, rows=None) -> di
     return {name: float(t.detach()) for name, t in terms.items()}
 
 
-def _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict[str, float]:
+def tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict[str, float]:
     """One pass over the tiles in a shuffled order; returns interior-weighted mean terms."""
     order = torch.randperm(len(tiles), generator=generator).tolist()
     totals = dict.fromkeys(LOSS_TERMS, 0.0)
