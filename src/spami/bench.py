@@ -85,14 +85,13 @@ def measure_size(
     from spami.preprocess import preprocess_mudata
     from spami.presets import get_preset
     from spami.simulate import simulate
-    from spami.tiling import build_tiles
     from spami.train import (
         GraphOperators,
         build_module,
         fit_spami,
         seed_everything,
-        tiled_epoch,
-        train_step,
+        train_epoch,
+        training_tiles,
     )
 
     torch.set_num_threads(threads)
@@ -117,18 +116,13 @@ def measure_size(
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
     weights = config.loss_weights(len(xs))
     # with tile_spots, an epoch is one pass over the spatial tiles (as fit_spami trains)
-    tiles = None
-    if tile_spots and tile_spots < len(coords):
-        tiles = build_tiles(coords, ops, tile_spots, config.halo_hops, dev)
+    tiles = training_tiles(coords, ops, config, dev)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     epoch_times = []
     for _ in range(epochs_timed + 1):  # the first is warm-up
         perm = torch.randperm(len(coords), generator=generator).to(dev)
         start = time.perf_counter()
-        if tiles is None:
-            train_step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
-        else:
-            tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
+        train_epoch(module, optimizer, xs, perm, ops, tiles, weights, generator)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         epoch_times.append(time.perf_counter() - start)

@@ -119,8 +119,6 @@ def fit_spami(
     With ``config.tile_spots`` set, trains on spatial tiles (see :mod:`spami.tiling`);
     otherwise full-batch, one optimizer step per epoch, as the paper.
     """
-    from spami.tiling import build_tiles
-
     n_spots = len(coords)
     for m, x in enumerate(features):
         if x.shape[0] != n_spots:
@@ -141,9 +139,7 @@ def fit_spami(
     )
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    tiles = None
-    if config.tile_spots and config.tile_spots < n_spots:
-        tiles = build_tiles(coords, ops, config.tile_spots, config.halo_hops, dev)
+    tiles = training_tiles(coords, ops, config, dev)
     history: dict[str, list[float]] = {name: [] for name in LOSS_TERMS}
     best, stale, epoch = float("inf"), 0, 0
 
@@ -151,10 +147,7 @@ def fit_spami(
     bar = tqdm(range(config.epochs), desc="SpaMI", disable=not progress, mininterval=1.0)
     for epoch in bar:
         perm = torch.randperm(n_spots, generator=generator).to(dev)
-        if tiles is None:
-            values = train_step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
-        else:
-            values = tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
+        values = train_epoch(module, optimizer, xs, perm, ops, tiles, weights, generator)
         _check_finite(values, epoch, config.lr)
         for name, v in values.items():
             history[name].append(v)
@@ -258,7 +251,24 @@ def train_step(module, optimizer, xs, xs_corrupt, ops, weights, rows=None) -> di
     return {name: float(t.detach()) for name, t in terms.items()}
 
 
-def tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict[str, float]:
+def training_tiles(coords: np.ndarray, ops: GraphOperators, config: SpaMIConfig, device):
+    """The spatial tiles of tiled training, or None for full-batch training (no
+    ``config.tile_spots``, or tiles at least as large as the slice)."""
+    from spami.tiling import build_tiles
+
+    if config.tile_spots and config.tile_spots < len(coords):
+        return build_tiles(coords, ops, config.tile_spots, config.halo_hops, device)
+    return None
+
+
+def train_epoch(module, optimizer, xs, perm, ops, tiles, weights, generator) -> dict[str, float]:
+    """One epoch: a full-batch step (``tiles`` None) or one pass over the tiles."""
+    if tiles is None:
+        return train_step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
+    return _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
+
+
+def _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict[str, float]:
     """One pass over the tiles in a shuffled order; returns interior-weighted mean terms."""
     order = torch.randperm(len(tiles), generator=generator).tolist()
     totals = dict.fromkeys(LOSS_TERMS, 0.0)
