@@ -99,17 +99,21 @@ def dataset_group(dataset):
     return entry["scenario"] if entry else dataset
 
 
+def _run_on(method, variant):
+    """A variant's ``run_on`` list (scenarios and datasets), or None: it runs everywhere."""
+    return config["methods"][method]["variants"][variant].get("run_on")
+
+
 def runs_on(dataset, method, variant):
-    """Whether method/variant runs on ``dataset`` (its optional ``run_on`` list; default all)."""
-    wanted = config["methods"][method]["variants"][variant].get("run_on")
+    """Whether method/variant runs on ``dataset``."""
+    wanted = _run_on(method, variant)
     return wanted is None or dataset_group(dataset) in wanted
 
 
 def _check_run_on():
     known = {dataset_group(d) for d in DATASETS}
     for method, variant in METHOD_VARIANTS:
-        wanted = config["methods"][method]["variants"][variant].get("run_on") or []
-        unknown = sorted(set(wanted) - known)
+        unknown = sorted(set(_run_on(method, variant) or []) - known)
         if unknown:
             raise ValueError(
                 f"methods.{method}.variants.{variant}.run_on names {unknown}, which are "
