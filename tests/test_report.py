@@ -153,14 +153,24 @@ def test_cost_table_per_method_and_size():
 
 def test_run_labels_explain_failures(tmp_path):
     ok, failed = tmp_path / "ok.status.json", tmp_path / "failed.status.json"
-    ok.write_text(json.dumps({"status": "ok", "reason": ""}))
-    failed.write_text(json.dumps({"status": "not_applicable", "reason": "ConfigError: 3 mods"}))
+    ok.write_text(json.dumps({"status": "ok", "reason": "", "method": "a", "variant": "v"}))
+    failed.write_text(
+        json.dumps(
+            {"status": "not_applicable", "reason": "ConfigError: 3 mods", "method": "b"}
+            | {"variant": "v"}
+        )
+    )
     tsv = tmp_path / "clusters.tsv"
-    tsv.write_text("spot\tleiden\tkmeans\ns1\t0\t\ns2\t1\t\n")
-    labels = report.run_labels([tsv, tsv], [ok, failed], "leiden")
+    tsv.write_text(
+        "spot\tmethod\tvariant\tclustering\tlabel\n"
+        "s1\ta\tv\tleiden\t0\ns2\ta\tv\tleiden\t1\n"
+        "s1\ta\tv\tkmeans\t\ns2\ta\tv\tkmeans\t\n"
+        "s1\tb\tv\tleiden\t\ns2\tb\tv\tleiden\t\n"
+    )
+    labels = report.run_labels(tsv, [ok, failed], "leiden")
     assert labels[0].tolist() == ["0", "1"]
     assert labels[1] == "n/a: ConfigError: 3 mods"
-    assert "kmeans clustering failed" in report.run_labels([tsv], [ok], "kmeans")[0]
+    assert "kmeans clustering failed" in report.run_labels(tsv, [ok], "kmeans")[0]
 
 
 def test_modality_titles_of_single_modality_variants():

@@ -162,7 +162,7 @@ def test_run_on_restricts_a_variant_to_its_scenarios(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     # 2 datasets x (spami default + pca_concat) + no_cosine on rna_atac only
     assert _planned_jobs(result)["integrate"] == 5
-    assert _planned_jobs(result)["score"] == 5
+    assert _planned_jobs(result)["score"] == 2  # one per dataset and seed
 
     config["methods"]["spami"]["variants"]["no_cosine"]["run_on"] = ["rna_atc"]
     result = snakemake(
@@ -267,12 +267,19 @@ def test_cost_and_side_tables(finished_run):
     attention = pd.read_csv(workdir / "results" / "attention.csv")
     assert set(attention["method"]) == {"spami"}
 
-    clusters = pd.read_csv(
-        workdir / "results/clusters/rna_adt-noise1/spami/default/seed0.tsv", sep="\t"
-    )
-    assert list(clusters.columns) == ["spot", *config["clustering"]]
-    details = json.loads(
-        (workdir / "results/clusters/rna_adt-noise1/spami/default/seed0.json").read_text()
-    )
-    assert details["n_clusters"] == 5  # four spatial factors and the background
-    assert clusters["kmeans"].nunique() == 5
+    clusters = pd.read_csv(workdir / "results/clusters/rna_adt-noise1/seed0.tsv", sep="\t")
+    assert list(clusters.columns) == ["spot", "method", "variant", "clustering", "label"]
+    details = json.loads((workdir / "results/clusters/rna_adt-noise1/seed0.json").read_text())
+    assert details["spami/default"]["n_clusters"] == 5  # four spatial factors and background
+    kmeans = clusters[
+        (clusters["method"] == "spami")
+        & (clusters["variant"] == "default")
+        & (clusters["clustering"] == "kmeans")
+    ]
+    n_spots = clusters["spot"].nunique()
+    assert len(kmeans) == n_spots
+    assert kmeans["label"].nunique() == 5
+    # one block of labels per run and clustering, every run of the dataset there
+    runs = clusters.groupby(["method", "variant", "clustering"]).size()
+    assert (runs == n_spots).all()
+    assert len(runs) == len(details) * len(config["clustering"])

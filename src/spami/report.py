@@ -12,7 +12,7 @@ report):
   partitions of a complementary simulation, per variant (with the diagnosis figure).
 
 Figures: ``*_figure`` functions read the result files of one dataset (ground truth and
-coordinates from the input ``.h5mu``, clusters from the TSVs, embeddings from the
+coordinates from the input ``.h5mu``, clusters from the dataset's TSV, embeddings from the
 integrated ``.h5mu``, status files for failures) and hand arrays to ``spami.plots``.
 """
 
@@ -100,12 +100,18 @@ def read_embedding(path: str | Path, key: str) -> np.ndarray:
         return np.asarray(read_elem(f["obsm"][key]), dtype=np.float32)
 
 
-def read_labels(path: str | Path, clustering: str) -> np.ndarray | None:
-    """(n,) labels of one clustering from a clusters TSV; None where it failed (empty column)."""
+def read_labels(path: str | Path, method: str, variant: str, clustering: str) -> np.ndarray | None:
+    """(n,) labels of one run's clustering from a dataset's clusters TSV (spot, method,
+    variant, clustering, label), in spot order; None where it failed (empty labels)."""
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    if clustering not in table or table[clustering].eq("").any():
+    rows = table[
+        (table["method"] == method)
+        & (table["variant"] == variant)
+        & (table["clustering"] == clustering)
+    ]
+    if rows.empty or rows["label"].eq("").any():
         return None
-    return table[clustering].to_numpy(dtype=object)
+    return rows["label"].to_numpy(dtype=object)
 
 
 def failure_text(status: Mapping[str, Any]) -> str:
@@ -114,17 +120,22 @@ def failure_text(status: Mapping[str, Any]) -> str:
 
 
 def run_labels(
-    cluster_paths: Sequence[str | Path], status_paths: Sequence[str | Path], clustering: str
+    clusters: str | Path, status_paths: Sequence[str | Path], clustering: str
 ) -> list[np.ndarray | str]:
-    """Each run's (n,) labels, or a str saying why it has none (failed, not applicable)."""
+    """Each run's (n,) labels, or a str saying why it has none (failed, not applicable).
+
+    The runs are those of the status files (each names its method and variant); their
+    labels come from the dataset's clusters TSV.
+    """
     out: list[np.ndarray | str] = []
-    for tsv, status_path in zip(cluster_paths, status_paths, strict=True):
+    for status_path in status_paths:
         status = read_json(status_path)
-        labels = read_labels(tsv, clustering) if status["status"] == OK else None
         if status["status"] != OK:
             out.append(failure_text(status))
-        elif labels is None:
-            out.append(f"{clustering} clustering failed (see the cluster log)")
+            continue
+        labels = read_labels(clusters, status["method"], status["variant"], clustering)
+        if labels is None:
+            out.append(f"{clustering} clustering failed (see the score log)")
         else:
             out.append(labels)
     return out
@@ -167,14 +178,14 @@ def modality_title(status: Mapping[str, Any], modalities: Sequence[str]) -> str:
 
 def domain_maps_figure(
     dataset: str | Path,
-    cluster_paths: Sequence[str | Path],
+    clusters: str | Path,
     status_paths: Sequence[str | Path],
     titles: Sequence[str],
     clustering: str,
 ) -> Any:
     """Domain maps (plots.domain_maps) of the runs given, one panel per title."""
     spots = read_spots(dataset)
-    labels = run_labels(cluster_paths, status_paths, clustering)
+    labels = run_labels(clusters, status_paths, clustering)
     panels = dict(zip(titles, labels, strict=True))
     return plots.domain_maps(
         spots.coords, panels, spots.truth, title=f"Spatial domains ({clustering})"
@@ -183,14 +194,14 @@ def domain_maps_figure(
 
 def single_vs_integrated_figure(
     dataset: str | Path,
-    cluster_paths: Sequence[str | Path],
+    clusters: str | Path,
     status_paths: Sequence[str | Path],
     clustering: str,
 ) -> Any:
     """SpaMI's single-modality variants beside the full model, titled by their modalities."""
     spots = read_spots(dataset)
     titles = [modality_title(read_json(p), spots.modalities) for p in status_paths]
-    labels = run_labels(cluster_paths, status_paths, clustering)
+    labels = run_labels(clusters, status_paths, clustering)
     return plots.single_vs_integrated_maps(
         spots.coords, dict(zip(titles, labels, strict=True)), spots.truth
     )
@@ -218,7 +229,7 @@ def embedding_umaps_figure(
 def denoising_figure(
     integrated: str | Path,
     status_path: str | Path,
-    cluster_path: str | Path,
+    clusters: str | Path,
     clustering: str,
     markers: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
 ) -> Any:
@@ -236,7 +247,7 @@ def denoising_figure(
     mdata = mudata.read_h5mu(integrated)
     domains = None
     if "ground_truth" not in mdata.obs:
-        domains = read_labels(cluster_path, clustering)
+        domains = read_labels(clusters, status["method"], status["variant"], clustering)
     try:
         if isinstance(markers, Mapping):
             markers = markers.get(plots.reconstruction_modality(mdata), [])

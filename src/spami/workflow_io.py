@@ -5,7 +5,7 @@ writes, beside the integrated ``.h5mu`` (then the unchanged input), a status fil
 
     {"status": "ok" | "failed" | "not_applicable" | "unavailable", "reason": str, ...}
 
-``cluster_job`` and ``score_job`` read it and carry the status forward, so every table row
+``evaluate_job`` reads it and carries the status forward, so every table row
 of a failed cell has ``value`` NaN, its ``status`` and the ``reason``: the cell is marked,
 every other method's results are still produced.
 
@@ -65,6 +65,7 @@ COST_COLUMNS = [
     "status",
 ]
 MORANS_COLUMNS = ["clustering", "cluster", "morans_i"]
+CLUSTER_COLUMNS = ["spot", "method", "variant", "clustering", "label"]
 ATTENTION_COLUMNS = ["domain_source", "domain", "modality", "mean_weight"]
 JOB_KEYS = ("dataset", "scenario", "noise", "method", "variant", "seed")
 
@@ -255,27 +256,22 @@ def domain_count(mdata: Any, n_clusters: int | None) -> int:
     return int(pd.Series(truth[is_annotated(truth)]).astype(str).nunique())
 
 
-def cluster_job(
-    h5mu: str | Path,
-    status_path: str | Path,
-    out_tsv: str | Path,
-    out_json: str | Path,
+def cluster_integration(
+    mdata: Any,
+    integration: Mapping[str, Any],
     *,
     algorithms: Sequence[str],
     n_clusters: int | None,
     seed: int,
-) -> dict[str, Any]:
-    """Cluster one integrated embedding with each algorithm; write labels (TSV) and details (JSON).
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Cluster one integrated embedding with each algorithm: (labels, details).
 
-    The TSV has a ``spot`` column and one column per algorithm (empty where it failed or the
+    labels has a ``spot`` column and one column per algorithm (empty where it failed or the
     integration did not succeed). Each algorithm runs on its own, so that one failing (mclust
     without R) leaves the others.
     """
     from spami.cluster import cluster_embedding
-    from spami.data import read_mudata
 
-    integration = read_json(status_path)
-    mdata = read_mudata(h5mu)
     labels = pd.DataFrame({"spot": mdata.obs_names.astype(str)})
     details: dict[str, Any] = {"integration_status": integration["status"], "algorithms": {}}
     if integration["status"] == OK:
@@ -309,27 +305,19 @@ def cluster_job(
             "n_clusters": found.n_clusters,
             "reached": found.reached,
         }
-    with atomic_path(out_tsv) as tmp:
-        labels.to_csv(tmp, sep="\t", index=False)
-    write_json(details, out_json)
-    return details
+    return labels, details
 
 
 # ---------------------------------------------------------------- score
 
 
-def score_job(
-    h5mu: str | Path,
-    status_path: str | Path,
-    clusters_tsv: str | Path,
-    clusters_json: str | Path,
-    out_scores: str | Path,
-    out_morans_i: str | Path,
-    out_attention: str | Path,
-    *,
-    job: Mapping[str, Any],
-) -> pd.DataFrame:
-    """Score each clustering of one integration; write tidy scores, Moran's I and attention tables.
+def score_integration(
+    mdata: Any,
+    integration: Mapping[str, Any],
+    labels: pd.DataFrame,
+    details: Mapping[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Score each clustering of one integration: (scores, Moran's I, attention) tables.
 
     scores: one row per (clustering, metric) with metrics ari, ami, nmi, homogeneity (when the
     dataset has a ground truth) and morans_i_median; ``value`` is NaN and ``status``/``reason``
@@ -338,12 +326,8 @@ def score_job(
     attention: mean attention per ground-truth domain (or per Leiden cluster without one),
     for methods that give attention weights; empty (header only) otherwise.
     """
-    from spami.data import read_mudata, spatial_coordinates
+    from spami.data import spatial_coordinates
 
-    integration = read_json(status_path)
-    details = read_json(clusters_json)
-    labels = pd.read_csv(clusters_tsv, sep="\t", dtype=str, keep_default_na=False)
-    mdata = read_mudata(h5mu)
     truth = (
         mdata.obs["ground_truth"].to_numpy(dtype=object) if "ground_truth" in mdata.obs else None
     )
@@ -351,7 +335,7 @@ def score_job(
     coords = spatial_coordinates(mdata)
 
     rows: list[dict[str, Any]] = []
-    morans_tables = [pd.DataFrame(columns=MORANS_COLUMNS)]
+    morans_tables = []
     for algorithm, info in details["algorithms"].items():
         status, reason, values = info["status"], info.get("reason", ""), {}
         if status == OK:
@@ -372,15 +356,75 @@ def score_job(
             }
             for metric in metrics
         )
-    tables = {
-        out_scores: _with_job(pd.DataFrame(rows, columns=SCORE_COLUMNS[6:]), job),
-        out_morans_i: _with_job(pd.concat(morans_tables, ignore_index=True), job),
-        out_attention: _with_job(attention_table(mdata, integration, truth, labels), job),
-    }
-    for path, table in tables.items():
-        with atomic_path(path) as tmp:
+    morans_i = (
+        pd.concat(morans_tables, ignore_index=True)
+        if morans_tables
+        else pd.DataFrame(columns=MORANS_COLUMNS)
+    )
+    return (
+        pd.DataFrame(rows, columns=SCORE_COLUMNS[6:]),
+        morans_i,
+        attention_table(mdata, integration, truth, labels),
+    )
+
+
+def evaluate_job(
+    h5mus: Sequence[str | Path],
+    statuses: Sequence[str | Path],
+    jobs: Sequence[Mapping[str, Any]],
+    out: Mapping[str, str | Path],
+    *,
+    algorithms: Sequence[str],
+    n_clusters: int | None,
+    seed: int,
+) -> pd.DataFrame:
+    """Cluster and score every integration of one dataset and seed; write five tables.
+
+    One job per (dataset, seed) rather than per integration: starting Python and importing
+    scanpy, squidpy and rpy2 costs more than clustering and scoring a small dataset.
+    ``out`` names the files: ``clusters`` (TSV: spot, method, variant, clustering, label;
+    label empty where the run or its clustering failed), ``clustering`` (JSON: each run's
+    details by "method/variant"), ``scores``, ``morans_i`` and ``attention`` (CSVs with
+    the job columns dataset, scenario, noise, method, variant, seed first). Nothing is
+    written until every run is scored.
+    """
+    from spami.data import read_mudata
+
+    clusters, details_by_run = [], {}
+    tables: dict[str, list[pd.DataFrame]] = {"scores": [], "morans_i": [], "attention": []}
+    for h5mu, status_path, job in zip(h5mus, statuses, jobs, strict=True):
+        integration = read_json(status_path)
+        mdata = read_mudata(h5mu)
+        labels, details = cluster_integration(
+            mdata, integration, algorithms=algorithms, n_clusters=n_clusters, seed=seed
+        )
+        run = f"{job['method']}/{job['variant']}"
+        details_by_run[run] = details
+        long = labels.melt(id_vars="spot", var_name="clustering", value_name="label")
+        long.insert(1, "method", job["method"])
+        long.insert(2, "variant", job["variant"])
+        clusters.append(long)
+        scored = score_integration(mdata, integration, labels, details)
+        for name, table in zip(tables, scored, strict=True):
+            tables[name].append(_with_job(table, job))
+    columns = {"scores": SCORE_COLUMNS, "morans_i": [*JOB_KEYS, *MORANS_COLUMNS]}
+    columns["attention"] = [*JOB_KEYS, *ATTENTION_COLUMNS]
+    merged = {name: _concat(parts, columns[name]) for name, parts in tables.items()}
+    with atomic_path(out["clusters"]) as tmp:
+        _concat(clusters, CLUSTER_COLUMNS).to_csv(tmp, sep="\t", index=False)
+    write_json(details_by_run, out["clustering"])
+    for name, table in merged.items():
+        with atomic_path(out[name]) as tmp:
             table.to_csv(tmp, index=False)
-    return tables[out_scores]
+    return merged["scores"]
+
+
+def _concat(parts: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    """The non-empty tables of ``parts`` stacked, or an empty table with ``columns``."""
+    non_empty = [p for p in parts if len(p)]
+    if not non_empty:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(non_empty, ignore_index=True)[list(columns)]
 
 
 def clustering_scores(

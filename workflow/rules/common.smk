@@ -6,6 +6,7 @@ Kept free of spami imports: Snakemake may run from an environment without the pa
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 from snakemake.utils import validate
@@ -132,6 +133,43 @@ def integration_targets(pattern):
         for method, variant in METHOD_VARIANTS
         if runs_on(dataset, method, variant)
         for seed in config["seeds"]
+    ]
+
+
+def evaluation_targets(pattern):
+    """``pattern`` expanded over every dataset x seed (one scoring job each)."""
+    return [
+        pattern.format(dataset=dataset, seed=seed)
+        for dataset in DATASETS
+        for seed in config["seeds"]
+    ]
+
+
+def _runs_of(dataset):
+    """[(method, variant)] that run on ``dataset``, in config order."""
+    return [(m, v) for m, v in METHOD_VARIANTS if runs_on(dataset, m, v)]
+
+
+def runs_of_dataset(pattern):
+    """Input function: ``pattern`` of every method/variant that runs on the dataset, at the
+    job's seed (the integrations one scoring job evaluates)."""
+    return lambda wildcards: [
+        pattern.format(
+            dataset=wildcards.dataset, method=m, variant=v, seed=wildcards.seed
+        )
+        for m, v in _runs_of(wildcards.dataset)
+    ]
+
+
+def jobs_of_dataset(wildcards):
+    """The job identities of those integrations, in the same order."""
+    return [
+        job_identity(
+            SimpleNamespace(
+                dataset=wildcards.dataset, method=m, variant=v, seed=wildcards.seed
+            )
+        )
+        for m, v in _runs_of(wildcards.dataset)
     ]
 
 

@@ -1,17 +1,17 @@
 rule score:
     input:
-        h5mu=rules.integrate.output.h5mu,
-        status=rules.integrate.output.status,
+        h5mu=runs_of_dataset(rules.integrate.output.h5mu),
+        status=runs_of_dataset(rules.integrate.output.status),
     output:
-        clusters="results/clusters/{dataset}/{method}/{variant}/seed{seed}.tsv",
-        clustering="results/clusters/{dataset}/{method}/{variant}/seed{seed}.json",
-        scores="results/scores/{dataset}/{method}/{variant}/seed{seed}.csv",
-        morans_i="results/scores/{dataset}/{method}/{variant}/seed{seed}.morans_i.csv",
-        attention="results/scores/{dataset}/{method}/{variant}/seed{seed}.attention.csv",
+        clusters="results/clusters/{dataset}/seed{seed}.tsv",
+        clustering="results/clusters/{dataset}/seed{seed}.json",
+        scores="results/scores/{dataset}/seed{seed}.csv",
+        morans_i="results/scores/{dataset}/seed{seed}.morans_i.csv",
+        attention="results/scores/{dataset}/seed{seed}.attention.csv",
     log:
-        "logs/score/{dataset}/{method}/{variant}/seed{seed}.log",
+        "logs/score/{dataset}/seed{seed}.log",
     benchmark:
-        "benchmarks/score/{dataset}/{method}/{variant}/seed{seed}.tsv"
+        "benchmarks/score/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/spami.yaml"
     threads: 1
@@ -19,18 +19,18 @@ rule score:
         mem_mb=mem_mb("score"),
         runtime=runtime("score"),
     params:
+        jobs=jobs_of_dataset,
         algorithms=config["clustering"],
         n_clusters=dataset_n_clusters,
-        job=job_identity,
     script:
         "../scripts/score.py"
 
 
 rule merge_scores:
     input:
-        scores=integration_targets(rules.score.output.scores),
-        morans_i=integration_targets(rules.score.output.morans_i),
-        attention=integration_targets(rules.score.output.attention),
+        scores=evaluation_targets(rules.score.output.scores),
+        morans_i=evaluation_targets(rules.score.output.morans_i),
+        attention=evaluation_targets(rules.score.output.attention),
     output:
         scores="results/scores.csv",
         morans_i="results/morans_i.csv",

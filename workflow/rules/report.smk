@@ -26,7 +26,7 @@ wildcard_constraints:
 rule report_domain_maps:
     input:
         dataset=dataset_file,
-        clusters=report_runs(rules.score.output.clusters, REPORT_SHOWN),
+        clusters=report_clusters(rules.score.output.clusters),
         statuses=report_runs(rules.integrate.output.status, REPORT_SHOWN),
     output:
         png=report(
@@ -57,7 +57,7 @@ rule report_domain_maps:
 rule report_single_vs_integrated_maps:
     input:
         dataset=dataset_file,
-        clusters=report_runs(rules.score.output.clusters, REPORT_SPAMI_PANELS),
+        clusters=report_clusters(rules.score.output.clusters),
         statuses=report_runs(rules.integrate.output.status, REPORT_SPAMI_PANELS),
     output:
         png=report(
@@ -119,7 +119,7 @@ rule report_denoising_maps:
     input:
         integrated=report_runs(rules.integrate.output.h5mu, REPORT_SPAMI_RUN),
         status=report_runs(rules.integrate.output.status, REPORT_SPAMI_RUN),
-        clusters=report_runs(rules.score.output.clusters, REPORT_SPAMI_RUN),
+        clusters=report_clusters(rules.score.output.clusters),
     output:
         png=report(
             "results/report/datasets/{dataset}/denoising_maps.png",

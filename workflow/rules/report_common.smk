@@ -82,6 +82,11 @@ def report_runs(pattern, runs):
     return files
 
 
+def report_clusters(pattern):
+    """Input function: the dataset's clusters table (every run) at the report seed."""
+    return lambda wildcards: pattern.format(dataset=wildcards.dataset, seed=REPORT_SEED)
+
+
 def report_category(wildcards):
     """A dataset's report category: its simulation scenario, or the real dataset."""
     entry = SIMULATED.get(wildcards.dataset)

@@ -8,7 +8,7 @@ with job_log(sm.log[0]):
     figure = report.denoising_figure(
         sm.input.integrated[0],
         sm.input.status[0],
-        sm.input.clusters[0],
+        sm.input.clusters,
         clustering=sm.params.clustering,
         markers=sm.params.markers,
     )

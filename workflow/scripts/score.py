@@ -1,29 +1,16 @@
-"""Snakemake entry point of rule score: cluster one integrated embedding, then score it.
+"""Snakemake entry point of rule score: cluster and score every integration of one dataset
+and seed (one interpreter start for all of them: it costs more than the work on small data)."""
 
-Clustering and scoring share one job (and one interpreter start, which costs more than
-either on the quick study's small datasets).
-"""
-
-from spami.workflow_io import cluster_job, job_log, score_job
+from spami.workflow_io import evaluate_job, job_log
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):
-    cluster_job(
+    evaluate_job(
         sm.input.h5mu,
         sm.input.status,
-        sm.output.clusters,
-        sm.output.clustering,
+        sm.params.jobs,
+        {name: sm.output[name] for name in sm.output.keys()},
         algorithms=sm.params.algorithms,
         n_clusters=sm.params.n_clusters,
         seed=int(sm.wildcards.seed),
-    )
-    score_job(
-        sm.input.h5mu,
-        sm.input.status,
-        sm.output.clusters,
-        sm.output.clustering,
-        sm.output.scores,
-        sm.output.morans_i,
-        sm.output.attention,
-        job=sm.params.job,
     )
