@@ -7,6 +7,11 @@ and reports epoch time / GEMM time: how much the sparse propagation, the losses 
 optimizer cost on top of the unavoidable arithmetic.
 
     spami bench --sizes 1000 10000 100000 --out results/bench
+
+``--compare-tiled`` instead trains tiled and full-batch on the same data and writes how well
+their Leiden clusterings agree (ARI) to tiled_vs_full.csv:
+
+    spami bench --compare-tiled --sizes 100000 --tile-spots 25000 --full-epochs 100
 """
 
 from __future__ import annotations
@@ -19,9 +24,14 @@ import sys
 import time
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import mudata
+
+    from spami.presets import SpaMIConfig
 
 SCALING_COLUMNS = [
     "n_spots",
@@ -69,6 +79,15 @@ def time_gemms(n: int, dims: list[int], config, threads: int, repeats: int = 5) 
     return median(times[1:])
 
 
+def simulate_bench_data(n_spots: int, seed: int = 0) -> mudata.MuData:
+    """The benchmark's dataset: the 'rna_adt' block simulation on a grid of about n_spots spots."""
+    from spami.simulate import simulate
+
+    grid = max(6, round(math.sqrt(n_spots)))
+    # noise only on detected entries keeps RNA sparse: 1e6 spots fit in a few GB
+    return simulate("rna_adt", grid_size=grid, seed=seed, noise_on="detected")
+
+
 def measure_size(
     n_spots: int,
     *,
@@ -84,7 +103,6 @@ def measure_size(
 
     from spami.preprocess import preprocess_mudata
     from spami.presets import get_preset
-    from spami.simulate import simulate
     from spami.train import (
         GraphOperators,
         build_module,
@@ -95,10 +113,8 @@ def measure_size(
     )
 
     torch.set_num_threads(threads)
-    grid = max(6, round(math.sqrt(n_spots)))
     t0 = time.perf_counter()
-    # noise only on detected entries keeps RNA sparse: 1e6 spots fit in a few GB
-    mdata = simulate("rna_adt", grid_size=grid, seed=seed, noise_on="detected")
+    mdata = simulate_bench_data(n_spots, seed)
     t1 = time.perf_counter()
     features = preprocess_mudata(mdata, seed=seed)
     t2 = time.perf_counter()
@@ -179,19 +195,169 @@ def run_scaling(
             "full_epochs": full_epochs if n <= full_max_n else 0,
             "tile_spots": tile_spots,
         }
-        cmd = [sys.executable, "-m", "spami.bench", json.dumps(args)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"benchmark at N={n} failed:\n{proc.stderr[-2000:]}")
-        row = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+        rows.append(_run_in_subprocess("measure_size", args))
     table = pd.DataFrame(rows, columns=SCALING_COLUMNS)
     out = Path(out_dir)
     with atomic_path(out / "scaling.csv") as tmp:
         table.to_csv(tmp, index=False)
     plot_scaling(table, out / "scaling.png")
     return out / "scaling.csv"
+
+
+COMPARE_COLUMNS = [
+    "n_spots",
+    "tile_spots",
+    "n_tiles",
+    "epochs",
+    "threads",
+    "device",
+    "seed",
+    "n_domains",
+    "full_training_s",
+    "tiled_training_s",
+    "full_leiden_s",
+    "tiled_leiden_s",
+    "full_leiden_reached",
+    "tiled_leiden_reached",
+    "ari_tiled_vs_full",
+    "ari_full_vs_truth",
+    "ari_tiled_vs_truth",
+    "peak_rss_tiled_mb",
+    "peak_rss_mb",
+]
+
+
+def compare_tiled(
+    n_spots: int,
+    tile_spots: int,
+    epochs: int,
+    seed: int = 0,
+    threads: int = 2,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Train SpaMI tiled and full-batch on the same simulated data; how well do they agree?
+
+    Simulates the benchmark's dataset (:func:`simulate_bench_data`), preprocesses it, trains
+    the 'simulated' preset for ``epochs`` epochs with tiles of about ``tile_spots`` spots and
+    then full-batch (same seed), clusters each embedding by Leiden with the resolution
+    searched to give as many clusters as ground-truth domains, and returns the ARI between
+    the two labellings and of each against the ground truth, with the seconds of each
+    training and each clustering. ``peak_rss_tiled_mb`` is the peak RSS after the tiled run
+    (simulation, preprocessing and tiled training), ``peak_rss_mb`` the process's peak
+    (call in a fresh process for a clean value). Raises ConfigError when ``tile_spots``
+    would give a single tile (the two runs would be the same).
+    """
+    import torch
+    from sklearn.metrics import adjusted_rand_score
+
+    from spami.cluster import ClusteringResult, leiden_n_clusters
+    from spami.errors import ConfigError
+    from spami.preprocess import preprocess_mudata
+    from spami.presets import get_preset
+    from spami.tiling import spatial_tiles
+    from spami.train import fit_spami
+
+    torch.set_num_threads(threads)
+    mdata = simulate_bench_data(n_spots, seed)
+    config = get_preset("simulated").with_overrides(epochs=epochs)
+    features = preprocess_mudata(mdata, seed=seed, **config.preprocess)
+    matrices = [f.X for f in features.values()]
+    coords = np.asarray(mdata.obsm["spatial"], dtype=float)
+    truth = np.asarray(mdata.obs["ground_truth"]).astype(str)
+    n_domains = int(mdata.uns["dataset"]["n_domains"])
+    del mdata
+    n_tiles = len(spatial_tiles(coords, tile_spots))
+    if n_tiles < 2:
+        raise ConfigError(
+            f"tile_spots={tile_spots} gives a single tile on {len(coords)} spots, so tiled "
+            "and full-batch training would be the same; use a smaller --tile-spots."
+        )
+
+    def train_and_cluster(run_config: SpaMIConfig) -> tuple[ClusteringResult, float, float]:
+        start = time.perf_counter()
+        trained = fit_spami(matrices, coords, run_config, seed=seed, device=device,
+                            threads=threads, progress=False)  # fmt: skip
+        train_s = time.perf_counter() - start
+        start = time.perf_counter()
+        clusters = leiden_n_clusters(trained.embedding, n_domains, seed=seed)
+        return clusters, train_s, time.perf_counter() - start
+
+    tiled, tiled_s, tiled_leiden_s = train_and_cluster(config.with_overrides(tile_spots=tile_spots))
+    peak_tiled = _peak_rss_mb()
+    full, full_s, full_leiden_s = train_and_cluster(config)
+    return {
+        "n_spots": len(coords),
+        "tile_spots": tile_spots,
+        "n_tiles": n_tiles,
+        "epochs": epochs,
+        "threads": threads,
+        "device": device,
+        "seed": seed,
+        "n_domains": n_domains,
+        "full_training_s": full_s,
+        "tiled_training_s": tiled_s,
+        "full_leiden_s": full_leiden_s,
+        "tiled_leiden_s": tiled_leiden_s,
+        "full_leiden_reached": full.reached,
+        "tiled_leiden_reached": tiled.reached,
+        "ari_tiled_vs_full": float(adjusted_rand_score(full.labels, tiled.labels)),
+        "ari_full_vs_truth": float(adjusted_rand_score(truth, full.labels)),
+        "ari_tiled_vs_truth": float(adjusted_rand_score(truth, tiled.labels)),
+        "peak_rss_tiled_mb": peak_tiled,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def run_compare_tiled(
+    sizes: list[int],
+    out_dir: str | Path,
+    *,
+    tile_spots: int,
+    epochs: int,
+    threads: int = 2,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Path:
+    """:func:`compare_tiled` at every size, each in its own process; write tiled_vs_full.csv."""
+    import pandas as pd
+
+    from spami.atomic import atomic_path
+    from spami.errors import ConfigError
+
+    for n in sizes:
+        if max(6, round(math.sqrt(n))) ** 2 <= tile_spots:
+            raise ConfigError(
+                f"--tile-spots {tile_spots} gives a single tile at N={n}, so tiled and "
+                "full-batch training would be the same; use a smaller --tile-spots."
+            )
+    rows = []
+    for n in sizes:
+        args = {
+            "n_spots": n,
+            "tile_spots": tile_spots,
+            "epochs": epochs,
+            "seed": seed,
+            "threads": threads,
+            "device": device,
+        }
+        rows.append(_run_in_subprocess("compare_tiled", args))
+    path = Path(out_dir) / "tiled_vs_full.csv"
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=COMPARE_COLUMNS).to_csv(tmp, index=False)
+    return path
+
+
+def _run_in_subprocess(function: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one of this module's measurements in a fresh Python; print and return its row."""
+    cmd = [sys.executable, "-m", "spami.bench", json.dumps(args), function]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"benchmark {function} at N={args['n_spots']} failed:\n{proc.stderr[-2000:]}"
+        )
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def fitted_slope(n: np.ndarray, values: np.ndarray) -> float:
@@ -230,5 +396,9 @@ def plot_scaling(table, path: str | Path) -> None:
     plt.close(fig)
 
 
+MEASUREMENTS = {"measure_size": measure_size, "compare_tiled": compare_tiled}
+
 if __name__ == "__main__":
-    print(json.dumps(measure_size(**json.loads(sys.argv[1]))))
+    # python -m spami.bench '<json keyword arguments>' [measure_size | compare_tiled]
+    measure = MEASUREMENTS[sys.argv[2] if len(sys.argv) > 2 else "measure_size"]
+    print(json.dumps(measure(**json.loads(sys.argv[1]))))

@@ -66,19 +66,38 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0)
     bench = sub.add_parser("bench", help="time and memory of SpaMI against the number of spots")
     bench.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    bench.add_argument("--out", default="results/bench", help="folder for scaling.csv/png")
+    bench.add_argument("--out", default="results/bench", help="folder for the csv and png")
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--full-epochs", type=int, default=1000, help="0 skips full training")
     bench.add_argument("--full-max-n", type=int, default=100000, help="largest N trained fully")
     bench.add_argument("--tile-spots", type=int, help="train on tiles of about this many spots")
+    bench.add_argument(
+        "--compare-tiled",
+        action="store_true",
+        help="train tiled (--tile-spots) and full-batch for --full-epochs epochs and write "
+        "the ARI between their Leiden clusterings to tiled_vs_full.csv",
+    )
     return parser
 
 
 def run_bench(args: argparse.Namespace) -> None:
-    """``spami bench``: the scaling table and plot."""
-    from spami.bench import run_scaling
+    """``spami bench``: the scaling table and plot, or (--compare-tiled) tiled vs full-batch."""
+    from spami.bench import run_compare_tiled, run_scaling
 
+    if args.compare_tiled:
+        if not args.tile_spots or args.full_epochs < 1:
+            raise SpamiError("--compare-tiled needs --tile-spots and --full-epochs of at least 1")
+        path = run_compare_tiled(
+            args.sizes,
+            args.out,
+            tile_spots=args.tile_spots,
+            epochs=args.full_epochs,
+            threads=args.threads,
+            device=args.device,
+        )
+        print(f"wrote {path}")
+        return
     path = run_scaling(
         args.sizes,
         args.out,
