@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from spami.presets import get_preset
@@ -51,10 +52,16 @@ def test_tiled_training_runs_and_is_deterministic():
     np.testing.assert_array_equal(a.embedding, b.embedding)
 
 
-def test_bench_times_tiled_epochs_on_a_small_grid():
-    from spami.bench import measure_size
+@pytest.mark.parametrize(("tile_spots", "threshold"), [(100, None), (None, 1 << 20)])
+def test_bench_times_epochs_on_a_small_grid(tile_spots, threshold):
+    from spami.bench import SCALING_COLUMNS, measure_size
 
-    row = measure_size(400, threads=1, epochs_timed=1, tile_spots=100)
-    assert row["n_spots"] == 400 and row["tile_spots"] == 100
-    assert row["epoch_s"] > 0 and row["gemm_s"] > 0
-    assert row["peak_rss_mb"] > 0
+    row = measure_size(
+        400, threads=1, epochs_timed=1, tile_spots=tile_spots, malloc_mmap_threshold=threshold
+    )
+    assert set(row) == set(SCALING_COLUMNS)
+    assert row["n_spots"] == 400 and row["tile_spots"] == (tile_spots or 0)
+    assert row["epoch_s"] > 0 and row["gemm_s"] > 0 and row["graph_s"] > 0
+    # training runs in its own process, which imports neither scanpy nor the simulator
+    assert 0 < row["peak_rss_mb"] < row["prepare_peak_rss_mb"]
+    assert row["malloc_mmap_threshold"] == (threshold or 0)

@@ -47,11 +47,25 @@ SCALING_COLUMNS = [
     "full_training_s",
     "peak_rss_mb",
     "peak_gpu_mb",
+    "prepare_peak_rss_mb",
     "tile_spots",
+    "malloc_mmap_threshold",
 ]
 
 
 def _peak_rss_mb() -> float:
+    """Peak RSS of this process's address space: Linux's VmHWM, else ru_maxrss.
+
+    ru_maxrss is not reset by exec on Linux: a process started from a large one reports at
+    least its parent's size. VmHWM is the high-water mark of the current address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -97,11 +111,76 @@ def measure_size(
     full_epochs: int = 0,
     tile_spots: int | None = None,
     seed: int = 0,
+    malloc_mmap_threshold: int | None = None,
 ) -> dict[str, Any]:
-    """All timings for one dataset size (call in a fresh process for a clean peak RSS)."""
-    import torch
+    """All timings for one dataset size.
+
+    Simulation and preprocessing run here (``prepare_peak_rss_mb`` is this process's peak:
+    call it in a fresh process); the graph, the epochs, the GEMMs and full training run in a
+    fresh process of their own (:func:`measure_training`) that imports only torch and
+    SpaMI's model, so its ``peak_rss_mb`` is SpaMI's, not scanpy's. With
+    ``malloc_mmap_threshold`` (bytes) that process runs with glibc's
+    ``MALLOC_MMAP_THRESHOLD_`` set, which returns freed tensors to the OS.
+    """
+    import os
+    import tempfile
 
     from spami.preprocess import preprocess_mudata
+
+    t0 = time.perf_counter()
+    mdata = simulate_bench_data(n_spots, seed)
+    t1 = time.perf_counter()
+    features = preprocess_mudata(mdata, seed=seed)
+    t2 = time.perf_counter()
+    coords = np.asarray(mdata.obsm["spatial"], dtype=float)
+    del mdata
+    env = None
+    if malloc_mmap_threshold:
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(int(malloc_mmap_threshold))}
+    with tempfile.TemporaryDirectory(prefix="spami-bench-") as folder:
+        data = Path(folder) / "data.npz"
+        np.savez(data, coords=coords, **{f"x{i}": f.X for i, f in enumerate(features.values())})
+        del features
+        args = {
+            "data": str(data),
+            "threads": threads,
+            "device": device,
+            "epochs_timed": epochs_timed,
+            "full_epochs": full_epochs,
+            "tile_spots": tile_spots,
+            "seed": seed,
+        }
+        training = _run_in_subprocess("measure_training", args, env=env, quiet=True)
+    return {
+        "n_spots": len(coords),
+        "threads": threads,
+        "device": device,
+        "simulate_s": t1 - t0,
+        "preprocess_s": t2 - t1,
+        **training,
+        "prepare_peak_rss_mb": _peak_rss_mb(),
+        "tile_spots": tile_spots or 0,
+        "malloc_mmap_threshold": malloc_mmap_threshold or 0,
+    }
+
+
+def measure_training(
+    data: str,
+    *,
+    threads: int = 2,
+    device: str = "cpu",
+    epochs_timed: int = 5,
+    full_epochs: int = 0,
+    tile_spots: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Graph, epoch, GEMM and full-training times and peak RSS on preprocessed features.
+
+    ``data``: an .npz with ``coords`` and the modalities' matrices ``x0``, ``x1``, ...
+    (written by :func:`measure_size`). Call in a fresh process for a clean peak RSS.
+    """
+    import torch
+
     from spami.presets import get_preset
     from spami.train import (
         GraphOperators,
@@ -113,18 +192,15 @@ def measure_size(
     )
 
     torch.set_num_threads(threads)
-    t0 = time.perf_counter()
-    mdata = simulate_bench_data(n_spots, seed)
-    t1 = time.perf_counter()
-    features = preprocess_mudata(mdata, seed=seed)
-    t2 = time.perf_counter()
-    coords = np.asarray(mdata.obsm["spatial"], dtype=float)
+    with np.load(data) as arrays:
+        coords = arrays["coords"]
+        matrices = [arrays[f"x{i}"] for i in range(len(arrays.files) - 1)]
     config = get_preset("simulated").with_overrides(tile_spots=tile_spots)
     dev = torch.device(device)
-    t3 = time.perf_counter()
+    start = time.perf_counter()
     ops = GraphOperators.from_coordinates(coords, config.k, dev)
-    graph_s = time.perf_counter() - t3
-    xs = [torch.as_tensor(f.X, device=dev) for f in features.values()]
+    graph_s = time.perf_counter() - start
+    xs = [torch.as_tensor(x, device=dev) for x in matrices]
     dims = [x.shape[1] for x in xs]
 
     seed_everything(seed)
@@ -143,22 +219,18 @@ def measure_size(
             torch.cuda.synchronize()
         epoch_times.append(time.perf_counter() - start)
     epoch_s = median(epoch_times[1:])
+    del module, optimizer, ops, tiles
     gemm_s = time_gemms(len(coords), dims, config, threads)
 
     full_s = float("nan")
     if full_epochs:
         run_config = config.with_overrides(epochs=full_epochs)
         start = time.perf_counter()
-        fit_spami([f.X for f in features.values()], coords, run_config, seed=seed,
-                  device=device, threads=threads, progress=False)  # fmt: skip
+        fit_spami(matrices, coords, run_config, seed=seed, device=device, threads=threads,
+                  progress=False)  # fmt: skip
         full_s = time.perf_counter() - start
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else float("nan")
     return {
-        "n_spots": len(coords),
-        "threads": threads,
-        "device": device,
-        "simulate_s": t1 - t0,
-        "preprocess_s": t2 - t1,
         "graph_s": graph_s,
         "epoch_s": epoch_s,
         "gemm_s": gemm_s,
@@ -167,7 +239,6 @@ def measure_size(
         "full_training_s": full_s,
         "peak_rss_mb": _peak_rss_mb(),
         "peak_gpu_mb": gpu_mb,
-        "tile_spots": tile_spots or 0,
     }
 
 
@@ -180,6 +251,7 @@ def run_scaling(
     full_epochs: int = 1000,
     full_max_n: int = 100_000,
     tile_spots: int | None = None,
+    malloc_mmap_threshold: int | None = None,
 ) -> Path:
     """Measure every size in its own process; write scaling.csv and scaling.png in out_dir."""
     import pandas as pd
@@ -194,6 +266,7 @@ def run_scaling(
             "device": device,
             "full_epochs": full_epochs if n <= full_max_n else 0,
             "tile_spots": tile_spots,
+            "malloc_mmap_threshold": malloc_mmap_threshold,
         }
         rows.append(_run_in_subprocess("measure_size", args))
     table = pd.DataFrame(rows, columns=SCALING_COLUMNS)
@@ -347,16 +420,21 @@ def run_compare_tiled(
     return path
 
 
-def _run_in_subprocess(function: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Run one of this module's measurements in a fresh Python; print and return its row."""
+def _run_in_subprocess(
+    function: str,
+    args: dict[str, Any],
+    env: dict[str, str] | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Run one of this module's measurements in a fresh Python; return (and print) its row."""
     cmd = [sys.executable, "-m", "spami.bench", json.dumps(args), function]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"benchmark {function} at N={args['n_spots']} failed:\n{proc.stderr[-2000:]}"
-        )
+        where = f" at N={args['n_spots']}" if "n_spots" in args else ""
+        raise RuntimeError(f"benchmark {function}{where} failed:\n{proc.stderr[-2000:]}")
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(json.dumps(row), flush=True)
+    if not quiet:
+        print(json.dumps(row), flush=True)
     return row
 
 
@@ -396,9 +474,13 @@ def plot_scaling(table, path: str | Path) -> None:
     plt.close(fig)
 
 
-MEASUREMENTS = {"measure_size": measure_size, "compare_tiled": compare_tiled}
+MEASUREMENTS = {
+    "measure_size": measure_size,
+    "measure_training": measure_training,
+    "compare_tiled": compare_tiled,
+}
 
 if __name__ == "__main__":
-    # python -m spami.bench '<json keyword arguments>' [measure_size | compare_tiled]
+    # python -m spami.bench '<json keyword arguments>' [measure_size | measure_training | ...]
     measure = MEASUREMENTS[sys.argv[2] if len(sys.argv) > 2 else "measure_size"]
     print(json.dumps(measure(**json.loads(sys.argv[1]))))

@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--full-max-n", type=int, default=100000, help="largest N trained fully")
     bench.add_argument("--tile-spots", type=int, help="train on tiles of about this many spots")
     bench.add_argument(
+        "--malloc-mmap-threshold",
+        type=int,
+        metavar="BYTES",
+        help="train with glibc's MALLOC_MMAP_THRESHOLD_ set (e.g. 1048576): freed tensors "
+        "go back to the OS, lowering peak RSS",
+    )
+    bench.add_argument(
         "--compare-tiled",
         action="store_true",
         help="train tiled (--tile-spots) and full-batch for --full-epochs epochs and write "
@@ -106,6 +113,7 @@ def run_bench(args: argparse.Namespace) -> None:
         full_epochs=args.full_epochs,
         full_max_n=args.full_max_n,
         tile_spots=args.tile_spots,
+        malloc_mmap_threshold=args.malloc_mmap_threshold,
     )
     print(f"wrote {path}")
 
