@@ -253,7 +253,7 @@ STEP_COST = {
     "simulate": (1000, 200, 5, 1),
     "convert": (2000, 1000, 30, 0),
     "integrate": (2000, 400, 10, 6),
-    "score": (1000, 200, 5, 3),  # clustering (Leiden, mclust, k-means) and the metrics
+    "score": (1000, 200, 5, 3),  # per integration scored: Leiden, mclust, k-means, metrics
 }
 
 
@@ -279,3 +279,9 @@ def mem_mb(step):
 def runtime(step):
     """Minutes."""
     return _per_spot(*STEP_COST[step][2:])
+
+
+def scoring_runtime(wildcards, input, attempt):
+    """Minutes of a scoring job: one integration's worth per run it scores."""
+    one_run = runtime("score")(wildcards, input, attempt)
+    return one_run * max(1, len(_runs_of(wildcards.dataset)))

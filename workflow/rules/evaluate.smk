@@ -17,7 +17,7 @@ rule score:
     threads: 1
     resources:
         mem_mb=mem_mb("score"),
-        runtime=runtime("score"),
+        runtime=scoring_runtime,
     params:
         jobs=jobs_of_dataset,
         algorithms=config["clustering"],
