@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from spami.errors import ConfigError, InputDataError, TrainingDivergedError
 from spami.graph import gcn_normalize, local_context_operator, spatial_knn_graph, symmetrize
+from spami.memory import reuse_freed_memory
 from spami.model import SpaMIModule, SparseOperator, contrastive_loss, cosine_loss
 from spami.presets import SpaMIConfig
 
@@ -140,13 +141,33 @@ def fit_spami(
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     tiles = training_tiles(coords, ops, config, dev)
+    with reuse_freed_memory():
+        history, epochs_run = _run_epochs(
+            module, optimizer, xs, ops, tiles, weights, generator, config, progress
+        )
+    if tiles is None:
+        outputs = _read_outputs(module, xs, ops)
+    else:
+        from spami.tiling import tiled_outputs
+
+        outputs = tiled_outputs(module, xs, tiles)
+    outputs["reconstructions"] = [
+        unscale(r, t) for r, t in zip(outputs["reconstructions"], transforms, strict=True)
+    ]
+    return TrainedSpaMI(**outputs, history=history, epochs_run=epochs_run, module=module)
+
+
+def _run_epochs(
+    module, optimizer, xs, ops, tiles, weights, generator, config: SpaMIConfig, progress: bool
+) -> tuple[dict[str, list[float]], int]:
+    """The training epochs (stopping early on a plateau if configured): (history, epochs run)."""
+    n_spots = xs[0].shape[0]
     history: dict[str, list[float]] = {name: [] for name in LOSS_TERMS}
     best, stale, epoch = float("inf"), 0, 0
-
     module.train()
     bar = tqdm(range(config.epochs), desc="SpaMI", disable=not progress, mininterval=1.0)
     for epoch in bar:
-        perm = torch.randperm(n_spots, generator=generator).to(dev)
+        perm = torch.randperm(n_spots, generator=generator).to(xs[0].device)
         values = train_epoch(module, optimizer, xs, perm, ops, tiles, weights, generator)
         _check_finite(values, epoch, config.lr)
         for name, v in values.items():
@@ -162,16 +183,7 @@ def fit_spami(
                     log.info("Early stop at epoch %d: loss plateau", epoch + 1)
                     break
     bar.close()
-    if tiles is None:
-        outputs = _read_outputs(module, xs, ops)
-    else:
-        from spami.tiling import tiled_outputs
-
-        outputs = tiled_outputs(module, xs, tiles)
-    outputs["reconstructions"] = [
-        unscale(r, t) for r, t in zip(outputs["reconstructions"], transforms, strict=True)
-    ]
-    return TrainedSpaMI(**outputs, history=history, epochs_run=epoch + 1, module=module)
+    return history, epoch + 1
 
 
 @dataclass(frozen=True)
