@@ -108,7 +108,8 @@ class GCNStack(nn.Module):
 
     def forward(self, x: torch.Tensor, propagate: SparseOperator) -> torch.Tensor:
         h = F.dropout(x, self.dropout, self.training)
-        return self.second(F.relu(self.first(h, propagate)), propagate)
+        # in place: the layer output is not needed for the backward pass, only the ReLU one
+        return self.second(F.relu(self.first(h, propagate), inplace=True), propagate)
 
 
 class Discriminator(nn.Module):
