@@ -407,8 +407,11 @@ def evaluate_job(
         scored = score_integration(mdata, integration, labels, details)
         for name, table in zip(tables, scored, strict=True):
             tables[name].append(_with_job(table, job))
-    columns = {"scores": SCORE_COLUMNS, "morans_i": [*JOB_KEYS, *MORANS_COLUMNS]}
-    columns["attention"] = [*JOB_KEYS, *ATTENTION_COLUMNS]
+    columns = {
+        "scores": SCORE_COLUMNS,
+        "morans_i": [*JOB_KEYS, *MORANS_COLUMNS],
+        "attention": [*JOB_KEYS, *ATTENTION_COLUMNS],
+    }
     merged = {name: _concat(parts, columns[name]) for name, parts in tables.items()}
     with atomic_path(out["clusters"]) as tmp:
         _concat(clusters, CLUSTER_COLUMNS).to_csv(tmp, sep="\t", index=False)

@@ -111,6 +111,11 @@ def runs_on(dataset, method, variant):
     return wanted is None or dataset_group(dataset) in wanted
 
 
+def runs_here(dataset, runs=METHOD_VARIANTS):
+    """The (method, variant) pairs of ``runs`` (default: all) that run on ``dataset``."""
+    return [(m, v) for m, v in runs if runs_on(dataset, m, v)]
+
+
 def _check_run_on():
     known = {dataset_group(d) for d in DATASETS}
     for method, variant in METHOD_VARIANTS:
@@ -130,8 +135,7 @@ def integration_targets(pattern):
     return [
         pattern.format(dataset=dataset, method=method, variant=variant, seed=seed)
         for dataset in DATASETS
-        for method, variant in METHOD_VARIANTS
-        if runs_on(dataset, method, variant)
+        for method, variant in runs_here(dataset)
         for seed in config["seeds"]
     ]
 
@@ -145,11 +149,6 @@ def evaluation_targets(pattern):
     ]
 
 
-def _runs_of(dataset):
-    """[(method, variant)] that run on ``dataset``, in config order."""
-    return [(m, v) for m, v in METHOD_VARIANTS if runs_on(dataset, m, v)]
-
-
 def runs_of_dataset(pattern):
     """Input function: ``pattern`` of every method/variant that runs on the dataset, at the
     job's seed (the integrations one scoring job evaluates)."""
@@ -157,7 +156,7 @@ def runs_of_dataset(pattern):
         pattern.format(
             dataset=wildcards.dataset, method=m, variant=v, seed=wildcards.seed
         )
-        for m, v in _runs_of(wildcards.dataset)
+        for m, v in runs_here(wildcards.dataset)
     ]
 
 
@@ -169,7 +168,7 @@ def jobs_of_dataset(wildcards):
                 dataset=wildcards.dataset, method=m, variant=v, seed=wildcards.seed
             )
         )
-        for m, v in _runs_of(wildcards.dataset)
+        for m, v in runs_here(wildcards.dataset)
     ]
 
 
@@ -253,7 +252,12 @@ STEP_COST = {
     "simulate": (1000, 200, 5, 1),
     "convert": (2000, 1000, 30, 0),
     "integrate": (2000, 400, 10, 6),
-    "score": (1000, 200, 5, 3),  # per integration scored: Leiden, mclust, k-means, metrics
+    "score": (
+        1000,
+        200,
+        5,
+        3,
+    ),  # per integration scored: Leiden, mclust, k-means, metrics
 }
 
 
@@ -284,4 +288,4 @@ def runtime(step):
 def scoring_runtime(wildcards, input, attempt):
     """Minutes of a scoring job: one integration's worth per run it scores."""
     one_run = runtime("score")(wildcards, input, attempt)
-    return one_run * max(1, len(_runs_of(wildcards.dataset)))
+    return one_run * max(1, len(runs_here(wildcards.dataset)))

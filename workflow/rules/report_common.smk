@@ -46,15 +46,11 @@ REPORT_DIAGNOSIS_RUNS = [
 ]
 
 
-def _runs_here(dataset, runs):
-    return [(m, v) for m, v in runs if runs_on(dataset, m, v)]
-
-
 def _has_ablations(subject):
     """Whether SpaMI runs in two or more variants on a scenario or real dataset."""
     datasets = [d for d in DATASETS if dataset_group(d) == subject]
     return any(
-        len(_runs_here(d, [(REPORT_METHOD, v) for v in REPORT_SPAMI_VARIANTS])) > 1
+        len(runs_here(d, [(REPORT_METHOD, v) for v in REPORT_SPAMI_VARIANTS])) > 1
         for d in datasets
     )
 
@@ -64,7 +60,7 @@ REPORT_ABLATION_SUBJECTS = [s for s in [*REPORT_SCENARIOS, *REAL] if _has_ablati
 
 def report_run_list(runs):
     """Params function: the (method, variant) pairs of ``runs`` that ran on the dataset."""
-    return lambda wildcards: _runs_here(wildcards.dataset, runs)
+    return lambda wildcards: runs_here(wildcards.dataset, runs)
 
 
 def report_runs(pattern, runs):
@@ -75,8 +71,7 @@ def report_runs(pattern, runs):
             pattern.format(
                 dataset=wildcards.dataset, method=m, variant=v, seed=REPORT_SEED
             )
-            for m, v in runs
-            if runs_on(wildcards.dataset, m, v)
+            for m, v in runs_here(wildcards.dataset, runs)
         ]
 
     return files
@@ -125,12 +120,12 @@ def report_targets():
     per_dataset = []
     for dataset in DATASETS:
         figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
-        if REPORT_SPAMI_RUN and _runs_here(dataset, REPORT_SPAMI_RUN):
+        if REPORT_SPAMI_RUN and runs_here(dataset, REPORT_SPAMI_RUN):
             figures += ["denoising_maps", "attention_by_domain"]
-        panels = _runs_here(dataset, REPORT_SPAMI_PANELS)
+        panels = runs_here(dataset, REPORT_SPAMI_PANELS)
         if len(panels) > 1 and panels[-1] == REPORT_SPAMI_RUN[0]:
             figures.append("single_vs_integrated_maps")
-        if is_complementary(dataset) and _runs_here(dataset, REPORT_DIAGNOSIS_RUNS):
+        if is_complementary(dataset) and runs_here(dataset, REPORT_DIAGNOSIS_RUNS):
             per_dataset += expand(
                 "results/report/datasets/{dataset}/diagnosis.{ext}",
                 dataset=dataset,
