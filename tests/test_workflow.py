@@ -22,7 +22,6 @@ from spami.workflow_io import (
     COST_COLUMNS,
     SCORE_COLUMNS,
     failure_status,
-    read_benchmark,
     resolve_modalities,
 )
 
@@ -93,15 +92,6 @@ def test_failure_status_classifies_exceptions():
     assert len(failed["reason"]) < 330
 
 
-def test_read_benchmark(tmp_path):
-    bench = tmp_path / "b.tsv"
-    bench.write_text(
-        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-        "12.5\t0:00:12\t345.6\t900\t300\t310\t0\t1\t95\t11.9\n"
-    )
-    assert read_benchmark(bench) == {"s": 12.5, "max_rss_mb": 345.6}
-
-
 # ---------------------------------------------------------------- config validation, lint, DAG
 
 
@@ -138,7 +128,7 @@ def test_dry_run_builds_the_dag(tmp_path, config):
     args = ["-n", "--quiet", "rules"] + (["--configfile", str(REPO / config)] if config else [])
     result = snakemake(tmp_path, *args)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "integrate" in result.stdout + result.stderr
+    assert "integrate_spami" in result.stdout + result.stderr
 
 
 def _planned_jobs(result) -> dict[str, int]:
@@ -160,9 +150,13 @@ def test_run_on_restricts_a_variant_to_its_scenarios(tmp_path):
         tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    # 2 datasets x (spami default + pca_concat) + no_cosine on rna_atac only
-    assert _planned_jobs(result)["integrate"] == 5
-    assert _planned_jobs(result)["score"] == 2  # one per dataset and seed
+    # one job per dataset, seed and conda env: spami default + pca_concat on rna_adt,
+    # the same + no_cosine on rna_atac (a batch, and so a rule, of its own)
+    jobs = _planned_jobs(result)
+    assert jobs["integrate_spami"] == 1
+    assert jobs["integrate_spami_rna_atac"] == 1
+    assert "integrate" not in jobs
+    assert jobs["score"] == 2  # one per dataset and seed
 
     config["methods"]["spami"]["variants"]["no_cosine"]["run_on"] = ["rna_atc"]
     result = snakemake(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from statistics import median
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from spami.usage import peak_rss_mb
 
 if TYPE_CHECKING:
     import mudata
@@ -51,22 +52,6 @@ SCALING_COLUMNS = [
     "tile_spots",
     "malloc_mmap_threshold",
 ]
-
-
-def _peak_rss_mb() -> float:
-    """Peak RSS of this process's address space: Linux's VmHWM, else ru_maxrss.
-
-    ru_maxrss is not reset by exec on Linux: a process started from a large one reports at
-    least its parent's size. VmHWM is the high-water mark of the current address space.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def time_gemms(n: int, dims: list[int], config, threads: int, repeats: int = 5) -> float:
@@ -163,7 +148,7 @@ def measure_size(
         "simulate_s": t1 - t0,
         "preprocess_s": t2 - t1,
         **training,
-        "prepare_peak_rss_mb": _peak_rss_mb(),
+        "prepare_peak_rss_mb": peak_rss_mb(),
         "tile_spots": tile_spots or 0,
         "malloc_mmap_threshold": malloc_mmap_threshold or 0,
     }
@@ -244,7 +229,7 @@ def measure_training(
         "epoch_over_gemm": epoch_s / gemm_s,
         "full_epochs": full_epochs,
         "full_training_s": full_s,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": gpu_mb,
     }
 
@@ -363,7 +348,7 @@ def compare_tiled(
         return clusters, train_s, time.perf_counter() - start
 
     tiled, tiled_s, tiled_leiden_s = train_and_cluster(config.with_overrides(tile_spots=tile_spots))
-    peak_tiled = _peak_rss_mb()
+    peak_tiled = peak_rss_mb()
     full, full_s, full_leiden_s = train_and_cluster(config)
     return {
         "n_spots": len(coords),
@@ -384,7 +369,7 @@ def compare_tiled(
         "ari_full_vs_truth": float(adjusted_rand_score(truth, full.labels)),
         "ari_tiled_vs_truth": float(adjusted_rand_score(truth, tiled.labels)),
         "peak_rss_tiled_mb": peak_tiled,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from spami.atomic import atomic_path
 from spami.errors import ConfigError, MethodUnavailableError
+from spami.usage import measure_usage
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ COST_COLUMNS = [
     "variant",
     "seed",
     "s",
+    "cpu_s",
     "max_rss_mb",
+    "start_rss_mb",
     "status",
 ]
 MORANS_COLUMNS = ["clustering", "cluster", "morans_i"]
@@ -194,48 +197,94 @@ def integrate_job(
     """Run one method on one dataset; write the integrated .h5mu and its status JSON.
 
     Reading the input is outside the guard: a broken input file fails the job loudly, as
-    it would fail every method alike. Everything the method does is inside it.
+    it would fail every method alike. Everything the method does is inside it. The status
+    holds the method's own ``seconds`` and the run's ``usage`` (reading, method and writing:
+    wall and CPU seconds, peak RSS; see :mod:`spami.usage`).
     """
     from spami.data import read_mudata, write_mudata
     from spami.methods.base import load_method, store_result
 
-    mdata = read_mudata(in_path)
-    status: dict[str, Any] = {**job, "module": module, "params": dict(params)}
-    start = time.perf_counter()
-    integrate = None
-    try:
-        integrate = load_method(module)
-        call_params = resolve_modalities(params, list(mdata.mod))
-        log.info(
-            "%s(seed=%s, threads=%s, device=%s, %s)", module, seed, threads, device, call_params
-        )
-        result = integrate(
-            mdata, seed=int(seed), threads=int(threads), device=device, **call_params
-        )
-        result.check(mdata.n_obs)
-        store_result(result, mdata)
-    except Exception as err:  # a failing method marks its cells, it never stops the benchmark
-        log.error("integration failed:\n%s", traceback.format_exc())
-        status.update(failure_status(err))
-        if integrate is None and status["status"] == NOT_APPLICABLE:
-            status["status"] = FAILED  # a method that cannot be loaded is a config error, not n/a
-    else:
-        status.update(
-            status=OK,
-            reason="",
-            embedding_key=f"X_{result.method}",
-            connectivities_key=(
-                f"{result.method}_connectivities" if result.connectivities is not None else None
-            ),
-            attention_key=f"{result.method}_attention" if result.attention is not None else None,
-            attention_modalities=list(result.attention_modalities),
-        )
-    status["seconds"] = round(time.perf_counter() - start, 3)
-    mdata.uns["integration"] = json.dumps(status, default=_json_default)  # provenance
-    write_mudata(mdata, out_h5mu)
+    with measure_usage() as usage:
+        mdata = read_mudata(in_path)
+        status: dict[str, Any] = {**job, "module": module, "params": dict(params)}
+        start = time.perf_counter()
+        integrate = None
+        try:
+            integrate = load_method(module)
+            call_params = resolve_modalities(params, list(mdata.mod))
+            log.info(
+                "%s(seed=%s, threads=%s, device=%s, %s)",
+                module,
+                seed,
+                threads,
+                device,
+                call_params,
+            )
+            result = integrate(
+                mdata, seed=int(seed), threads=int(threads), device=device, **call_params
+            )
+            result.check(mdata.n_obs)
+            store_result(result, mdata)
+        except Exception as err:  # a failing method marks its cells, it never stops the benchmark
+            log.error("integration failed:\n%s", traceback.format_exc())
+            status.update(failure_status(err))
+            if integrate is None and status["status"] == NOT_APPLICABLE:
+                status["status"] = FAILED  # a method that cannot be loaded is a config error
+        else:
+            status.update(
+                status=OK,
+                reason="",
+                embedding_key=f"X_{result.method}",
+                connectivities_key=(
+                    f"{result.method}_connectivities" if result.connectivities is not None else None
+                ),
+                attention_key=(
+                    f"{result.method}_attention" if result.attention is not None else None
+                ),
+                attention_modalities=list(result.attention_modalities),
+            )
+        status["seconds"] = round(time.perf_counter() - start, 3)
+        mdata.uns["integration"] = json.dumps(status, default=_json_default)  # provenance
+        write_mudata(mdata, out_h5mu)
+    status["usage"] = usage.as_dict()
     write_json(status, out_status)
-    log.info("status: %s %s", status["status"], status["reason"])
+    log.info("status: %s %s (%s)", status["status"], status["reason"], status["usage"])
     return status
+
+
+def integrate_batch(
+    in_path: str | Path,
+    runs: Sequence[Mapping[str, Any]],
+    outputs: Sequence[tuple[str | Path, str | Path, str | Path]],
+    *,
+    seed: int,
+    device: str,
+) -> list[dict[str, Any]]:
+    """Run several integrations of one dataset and seed, one after the other, in this process.
+
+    runs: per integration its ``module``, ``params``, ``threads`` and ``job`` identity (as
+    :func:`integrate_job` takes them); outputs: per integration its (.h5mu, status JSON,
+    log) paths. One interpreter start and one import of the scientific stack serve them
+    all: on small data these cost more than the integrations. Each run is seeded by its
+    method, writes its own files and log, and has its own cost in its status.
+    """
+    statuses = []
+    for run, (h5mu, status, log_path) in zip(runs, outputs, strict=True):
+        with job_log(log_path):
+            statuses.append(
+                integrate_job(
+                    in_path,
+                    h5mu,
+                    status,
+                    module=run["module"],
+                    params=run["params"],
+                    seed=seed,
+                    threads=run["threads"],
+                    device=device,
+                    job=run["job"],
+                )
+            )
+    return statuses
 
 
 # ---------------------------------------------------------------- cluster
@@ -492,25 +541,17 @@ def merge_tables(paths: Iterable[str | Path], out_path: str | Path) -> pd.DataFr
     return merged
 
 
-def read_benchmark(path: str | Path) -> dict[str, float]:
-    """Wall seconds and peak memory (max_rss, MB) from a Snakemake ``benchmark:`` TSV."""
-    row = pd.read_csv(path, sep="\t").iloc[-1]  # the last repeat when run with repeat()
-    return {"s": float(row["s"]), "max_rss_mb": pd.to_numeric(row["max_rss"], errors="coerce")}
-
-
-def cost_job(
-    benchmarks: Sequence[str | Path],
-    statuses: Sequence[str | Path],
-    out_path: str | Path,
-) -> pd.DataFrame:
-    """One row per integration job: its identity (from the status file), seconds and peak MB."""
+def cost_job(statuses: Sequence[str | Path], out_path: str | Path) -> pd.DataFrame:
+    """One row per integration: its identity, seconds, CPU seconds and peak MB (from the
+    ``usage`` its status file records) and its status."""
     rows = []
-    for bench, status_path in zip(benchmarks, statuses, strict=True):
+    for status_path in statuses:
         status = read_json(status_path)
+        usage = status.get("usage", {})
         rows.append(
             {
                 **{k: status.get(k) for k in JOB_KEYS},
-                **read_benchmark(bench),
+                **{k: usage.get(k, math.nan) for k in ("s", "cpu_s", "max_rss_mb", "start_rss_mb")},
                 "status": status["status"],
             }
         )

@@ -5,6 +5,8 @@ Kept free of spami imports: Snakemake may run from an environment without the pa
 
 import os
 import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -172,6 +174,112 @@ def jobs_of_dataset(wildcards):
     ]
 
 
+# ---------------------------------------------------------------- integration batches
+
+INTEGRATED_H5MU = "results/integrated/{dataset}/{method}/{variant}/seed{seed}.h5mu"
+INTEGRATED_STATUS = (
+    "results/integrated/{dataset}/{method}/{variant}/seed{seed}.status.json"
+)
+INTEGRATION_LOG = "logs/integrate/{dataset}/{method}/{variant}/seed{seed}.log"
+
+
+@dataclass(frozen=True)
+class IntegrationBatch:
+    """Integrations that one job runs in one process: every method/variant of one conda env
+    on a dataset, at one seed. Datasets that run the same set share the batch (one rule).
+    """
+
+    rule_name: str
+    env: str
+    runs: tuple
+    datasets: tuple
+
+    def files(self, pattern):
+        """``pattern`` for each run, {dataset} and {seed} left as wildcards."""
+        return [
+            pattern.format(dataset="{dataset}", method=m, variant=v, seed="{seed}")
+            for m, v in self.runs
+        ]
+
+    @property
+    def dataset_regex(self):
+        return "|".join(re.escape(d) for d in self.datasets)
+
+
+def _integration_batches():
+    """One batch per conda env and set of runs (run_on makes the sets differ by dataset).
+
+    Rule names: integrate_<env> for the set most datasets run, integrate_<env>_<scenarios>
+    for the others (e.g. integrate_spami_rna_adt where the ablations run on rna_adt only).
+    """
+    datasets_of = {}  # (env, runs) -> datasets, in config order
+    for dataset in DATASETS:
+        runs_by_env = {}
+        for method, variant in runs_here(dataset):
+            env = config["methods"][method]["env"]
+            runs_by_env.setdefault(env, []).append((method, variant))
+        for env, runs in runs_by_env.items():
+            datasets_of.setdefault((env, tuple(runs)), []).append(dataset)
+    main_set = {}  # env -> the (env, runs) key with the most datasets
+    for key, datasets in datasets_of.items():
+        if len(datasets) > len(datasets_of.get(main_set.get(key[0]), ())):
+            main_set[key[0]] = key
+    batches = []
+    for key, datasets in datasets_of.items():
+        env, runs = key
+        name = f"integrate_{env}"
+        if main_set[env] != key:
+            groups = dict.fromkeys(dataset_group(d) for d in datasets)
+            name += "_" + "_".join(groups)
+        while name in {b.rule_name for b in batches}:
+            name += "_"
+        batches.append(IntegrationBatch(name, env, runs, tuple(datasets)))
+    return batches
+
+
+INTEGRATION_BATCHES = _integration_batches()
+
+
+def batch_runs(batch):
+    """Params function: module, params, threads and job identity of each run of ``batch``."""
+
+    def runs(wildcards):
+        out = []
+        for method, variant in batch.runs:
+            run = SimpleNamespace(
+                dataset=wildcards.dataset,
+                method=method,
+                variant=variant,
+                seed=wildcards.seed,
+            )
+            out.append(
+                {
+                    "module": method_module(run),
+                    "params": method_params(run),
+                    "threads": method_threads(run),
+                    "job": job_identity(run),
+                }
+            )
+        return out
+
+    return runs
+
+
+def batch_threads(batch):
+    """The most threads any run of the batch asks for (they run one after the other)."""
+    return max(
+        method_threads(SimpleNamespace(method=m, variant=v)) for m, v in batch.runs
+    )
+
+
+def batch_runtime(batch):
+    """Minutes of a batch: one integration's worth per run."""
+    one_run = runtime("integrate")
+    return lambda wildcards, input, attempt: one_run(wildcards, input, attempt) * len(
+        batch.runs
+    )
+
+
 # ---------------------------------------------------------------- per-dataset settings
 
 
@@ -236,10 +344,6 @@ def method_params(wildcards):
 
 def method_threads(wildcards):
     return _method(wildcards).get("threads", config["threads"])
-
-
-def method_env(wildcards):
-    return f"../../envs/{_method(wildcards)['env']}.yaml"
 
 
 # ---------------------------------------------------------------- resources

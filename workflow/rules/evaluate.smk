@@ -1,7 +1,7 @@
 rule score:
     input:
-        h5mu=runs_of_dataset(rules.integrate.output.h5mu),
-        status=runs_of_dataset(rules.integrate.output.status),
+        h5mu=runs_of_dataset(INTEGRATED_H5MU),
+        status=runs_of_dataset(INTEGRATED_STATUS),
     output:
         clusters="results/clusters/{dataset}/seed{seed}.tsv",
         clustering="results/clusters/{dataset}/seed{seed}.json",
@@ -51,8 +51,7 @@ rule merge_scores:
 
 rule cost:
     input:
-        benchmarks=integration_targets(rules.integrate.benchmark),
-        statuses=integration_targets(rules.integrate.output.status),
+        statuses=integration_targets(INTEGRATED_STATUS),
     output:
         "results/cost.csv",
     log:

@@ -1,23 +1,34 @@
-rule integrate:
-    input:
-        h5mu=dataset_file,
-    output:
-        h5mu="results/integrated/{dataset}/{method}/{variant}/seed{seed}.h5mu",
-        status="results/integrated/{dataset}/{method}/{variant}/seed{seed}.status.json",
-    log:
-        "logs/integrate/{dataset}/{method}/{variant}/seed{seed}.log",
-    benchmark:
-        "benchmarks/integrate/{dataset}/{method}/{variant}/seed{seed}.tsv"
-    conda:
-        method_env
-    threads: method_threads
-    resources:
-        mem_mb=mem_mb("integrate"),
-        runtime=runtime("integrate"),
-    params:
-        module=method_module,
-        method_params=method_params,
-        job=job_identity,
-        device=config["device"],
-    script:
-        "../scripts/integrate.py"
+# One job per batch: every method/variant of one conda env on one dataset and seed, run one
+# after the other in one process (common.smk, IntegrationBatch). Starting Python and
+# importing torch, scanpy or R costs more than most integrations of a small dataset; each
+# run still writes its own .h5mu, status (with its seconds and peak memory) and log.
+
+
+for batch in INTEGRATION_BATCHES:
+
+    rule:
+        name:
+            batch.rule_name
+        input:
+            h5mu=dataset_file,
+        output:
+            h5mu=batch.files(INTEGRATED_H5MU),
+            status=batch.files(INTEGRATED_STATUS),
+        log:
+            runs=batch.files(INTEGRATION_LOG),
+        benchmark:
+            f"benchmarks/integrate/{{dataset}}/seed{{seed}}/{batch.rule_name}.tsv"
+        wildcard_constraints:
+            dataset=batch.dataset_regex,
+        conda:
+            f"../../envs/{batch.env}.yaml"
+        threads: batch_threads(batch)
+        resources:
+            mem_mb=mem_mb("integrate"),
+            runtime=batch_runtime(batch),
+            gpu=1 if config["device"].startswith("cuda") else 0,
+        params:
+            runs=batch_runs(batch),
+            device=config["device"],
+        script:
+            "../scripts/integrate.py"

@@ -27,7 +27,7 @@ rule report_domain_maps:
     input:
         dataset=dataset_file,
         clusters=report_clusters(rules.score.output.clusters),
-        statuses=report_runs(rules.integrate.output.status, REPORT_SHOWN),
+        statuses=report_runs(INTEGRATED_STATUS, REPORT_SHOWN),
     output:
         png=report(
             "results/report/datasets/{dataset}/domain_maps.png",
@@ -58,7 +58,7 @@ rule report_single_vs_integrated_maps:
     input:
         dataset=dataset_file,
         clusters=report_clusters(rules.score.output.clusters),
-        statuses=report_runs(rules.integrate.output.status, REPORT_SPAMI_PANELS),
+        statuses=report_runs(INTEGRATED_STATUS, REPORT_SPAMI_PANELS),
     output:
         png=report(
             "results/report/datasets/{dataset}/single_vs_integrated_maps.png",
@@ -87,8 +87,8 @@ rule report_single_vs_integrated_maps:
 rule report_embedding_umaps:
     input:
         dataset=dataset_file,
-        integrated=report_runs(rules.integrate.output.h5mu, REPORT_SHOWN),
-        statuses=report_runs(rules.integrate.output.status, REPORT_SHOWN),
+        integrated=report_runs(INTEGRATED_H5MU, REPORT_SHOWN),
+        statuses=report_runs(INTEGRATED_STATUS, REPORT_SHOWN),
     output:
         png=report(
             "results/report/datasets/{dataset}/embedding_umaps.png",
@@ -117,8 +117,8 @@ rule report_embedding_umaps:
 
 rule report_denoising_maps:
     input:
-        integrated=report_runs(rules.integrate.output.h5mu, REPORT_SPAMI_RUN),
-        status=report_runs(rules.integrate.output.status, REPORT_SPAMI_RUN),
+        integrated=report_runs(INTEGRATED_H5MU, REPORT_SPAMI_RUN),
+        status=report_runs(INTEGRATED_STATUS, REPORT_SPAMI_RUN),
         clusters=report_clusters(rules.score.output.clusters),
     output:
         png=report(
@@ -265,8 +265,8 @@ rule report_summary:
 rule report_diagnosis:
     input:
         dataset=dataset_file,
-        integrated=report_runs(rules.integrate.output.h5mu, REPORT_DIAGNOSIS_RUNS),
-        statuses=report_runs(rules.integrate.output.status, REPORT_DIAGNOSIS_RUNS),
+        integrated=report_runs(INTEGRATED_H5MU, REPORT_DIAGNOSIS_RUNS),
+        statuses=report_runs(INTEGRATED_STATUS, REPORT_DIAGNOSIS_RUNS),
     output:
         png=report(
             "results/report/datasets/{dataset}/diagnosis.png",

@@ -1,17 +1,13 @@
-"""Snakemake entry point of rule integrate: one method, variant and seed on one dataset."""
+"""Snakemake entry point of the integrate_* rules: the integrations of one batch (methods of
+one conda env on one dataset and seed), one after the other in this process."""
 
-from spami.workflow_io import integrate_job, job_log
+from spami.workflow_io import integrate_batch
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-with job_log(sm.log[0]):
-    integrate_job(
-        sm.input.h5mu,
-        sm.output.h5mu,
-        sm.output.status,
-        module=sm.params.module,
-        params=sm.params.method_params,
-        seed=int(sm.wildcards.seed),
-        threads=sm.threads,
-        device=sm.params.device,
-        job=sm.params.job,
-    )
+integrate_batch(
+    sm.input.h5mu,
+    sm.params.runs,
+    list(zip(sm.output.h5mu, sm.output.status, sm.log.runs, strict=True)),
+    seed=int(sm.wildcards.seed),
+    device=sm.params.device,
+)
