@@ -23,24 +23,33 @@ wildcard_constraints:
 # ---------------------------------------------------------------- maps and embeddings
 
 
-rule report_domain_maps:
+rule report_maps:
     input:
         dataset=dataset_file,
         clusters=report_clusters(rules.score.output.clusters),
+        integrated=report_runs(INTEGRATED_H5MU, REPORT_SHOWN),
         statuses=report_runs(INTEGRATED_STATUS, REPORT_SHOWN),
     output:
-        png=report(
+        domains_png=report(
             "results/report/datasets/{dataset}/domain_maps.png",
             caption="../report/domain_maps.rst",
             category=report_category,
             subcategory=report_subcategory,
             labels=report_labels("domain maps", "Fig 2A, 3D, 4D, 6C, 7D"),
         ),
-        svg="results/report/datasets/{dataset}/domain_maps.svg",
+        domains_svg="results/report/datasets/{dataset}/domain_maps.svg",
+        umaps_png=report(
+            "results/report/datasets/{dataset}/embedding_umaps.png",
+            caption="../report/embedding_umaps.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("embedding UMAPs", "Fig 2B, 7E"),
+        ),
+        umaps_svg="results/report/datasets/{dataset}/embedding_umaps.svg",
     log:
-        "logs/report/{dataset}/domain_maps.log",
+        "logs/report/{dataset}/maps.log",
     benchmark:
-        "benchmarks/report/{dataset}/domain_maps.tsv"
+        "benchmarks/report/{dataset}/maps.tsv"
     conda:
         REPORT_ENV
     threads: 1
@@ -50,8 +59,9 @@ rule report_domain_maps:
     params:
         runs=report_run_list(REPORT_SHOWN),
         clustering=REPORT_CLUSTERING,
+        seed=REPORT_SEED,
     script:
-        "../scripts/report_domain_maps.py"
+        "../scripts/report_maps.py"
 
 
 rule report_single_vs_integrated_maps:
@@ -82,37 +92,6 @@ rule report_single_vs_integrated_maps:
         clustering=REPORT_CLUSTERING,
     script:
         "../scripts/report_single_vs_integrated_maps.py"
-
-
-rule report_embedding_umaps:
-    input:
-        dataset=dataset_file,
-        integrated=report_runs(INTEGRATED_H5MU, REPORT_SHOWN),
-        statuses=report_runs(INTEGRATED_STATUS, REPORT_SHOWN),
-    output:
-        png=report(
-            "results/report/datasets/{dataset}/embedding_umaps.png",
-            caption="../report/embedding_umaps.rst",
-            category=report_category,
-            subcategory=report_subcategory,
-            labels=report_labels("embedding UMAPs", "Fig 2B, 7E"),
-        ),
-        svg="results/report/datasets/{dataset}/embedding_umaps.svg",
-    log:
-        "logs/report/{dataset}/embedding_umaps.log",
-    benchmark:
-        "benchmarks/report/{dataset}/embedding_umaps.tsv"
-    conda:
-        REPORT_ENV
-    threads: 1
-    resources:
-        mem_mb=mem_mb("score"),
-        runtime=runtime("score"),
-    params:
-        runs=report_run_list(REPORT_SHOWN),
-        seed=REPORT_SEED,
-    script:
-        "../scripts/report_embedding_umaps.py"
 
 
 rule report_denoising_maps:
@@ -149,50 +128,40 @@ rule report_denoising_maps:
 # ---------------------------------------------------------------- scores of one dataset
 
 
-rule report_metric_bars:
+rule report_scores:
     input:
         scores=rules.merge_scores.output.scores,
+        morans_i=rules.merge_scores.output.morans_i,
     output:
-        png=report(
+        bars_png=report(
             "results/report/datasets/{dataset}/metric_bars.png",
             caption="../report/metric_bars.rst",
             category=report_category,
             subcategory=report_subcategory,
             labels=report_labels("clustering metrics", "Fig 3B, 4B, 7C"),
         ),
-        svg="results/report/datasets/{dataset}/metric_bars.svg",
-    log:
-        "logs/report/{dataset}/metric_bars.log",
-    benchmark:
-        "benchmarks/report/{dataset}/metric_bars.tsv"
-    conda:
-        REPORT_ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        clustering=REPORT_CLUSTERING,
-    script:
-        "../scripts/report_metric_bars.py"
-
-
-rule report_morans_boxplots:
-    input:
-        morans_i=rules.merge_scores.output.morans_i,
-    output:
-        png=report(
+        bars_svg="results/report/datasets/{dataset}/metric_bars.svg",
+        morans_png=report(
             "results/report/datasets/{dataset}/morans_boxplots.png",
             caption="../report/morans_boxplots.rst",
             category=report_category,
             subcategory=report_subcategory,
             labels=report_labels("Moran's I per cluster", "Fig 3C, 4C, 6B, 7B"),
         ),
-        svg="results/report/datasets/{dataset}/morans_boxplots.svg",
+        morans_svg="results/report/datasets/{dataset}/morans_boxplots.svg",
+        summary_csv="results/report/datasets/{dataset}/summary.csv",
+        summary_md="results/report/datasets/{dataset}/summary.md",
+        summary_html=report(
+            "results/report/datasets/{dataset}/summary.html",
+            caption="../report/summary.rst",
+            category=report_category,
+            subcategory=report_subcategory,
+            labels=report_labels("summary table", "Fig 3B, 4B, 7C as numbers"),
+        ),
     log:
-        "logs/report/{dataset}/morans_boxplots.log",
+        "logs/report/{dataset}/scores.log",
     benchmark:
-        "benchmarks/report/{dataset}/morans_boxplots.tsv"
+        "benchmarks/report/{dataset}/scores.tsv"
     conda:
         REPORT_ENV
     threads: 1
@@ -201,8 +170,9 @@ rule report_morans_boxplots:
         runtime=10,
     params:
         clustering=REPORT_CLUSTERING,
+        reference=dataset_reference,
     script:
-        "../scripts/report_morans_boxplots.py"
+        "../scripts/report_scores.py"
 
 
 rule report_attention_by_domain:
@@ -231,35 +201,6 @@ rule report_attention_by_domain:
         run=REPORT_SPAMI_RUN,
     script:
         "../scripts/report_attention_by_domain.py"
-
-
-rule report_summary:
-    input:
-        scores=rules.merge_scores.output.scores,
-    output:
-        csv="results/report/datasets/{dataset}/summary.csv",
-        md="results/report/datasets/{dataset}/summary.md",
-        html=report(
-            "results/report/datasets/{dataset}/summary.html",
-            caption="../report/summary.rst",
-            category=report_category,
-            subcategory=report_subcategory,
-            labels=report_labels("summary table", "Fig 3B, 4B, 7C as numbers"),
-        ),
-    log:
-        "logs/report/{dataset}/summary.log",
-    benchmark:
-        "benchmarks/report/{dataset}/summary.tsv"
-    conda:
-        REPORT_ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        reference=dataset_reference,
-    script:
-        "../scripts/report_summary.py"
 
 
 rule report_diagnosis:
