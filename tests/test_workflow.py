@@ -167,6 +167,24 @@ def test_run_on_restricts_a_variant_to_its_scenarios(tmp_path):
     assert "rna_atc" in output and "run_on" in output
 
 
+def test_a_scenario_can_have_its_own_noise_levels(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["simulation"]["noise_levels"] = [0.5, 1.0, 2.0]
+    scenarios = config["simulation"]["scenarios"]
+    scenarios["comp"] = {"scenario": "complementary_rna_adt", "grid_size": 18}
+    scenarios["comp"]["noise_levels"] = [0.5]
+    result = snakemake(
+        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert _planned_jobs(result)["simulate"] == 3 + 1
+    assert "comp-noise0.5" in output and "comp-noise1" not in output
+    # a noise sweep figure only for the scenario simulated at several levels
+    assert "simulation/rna_adt/metric_vs_noise.png" in output
+    assert "simulation/comp/metric_vs_noise.png" not in output
+
+
 def test_lint_is_clean():
     result = snakemake(REPO, "--lint")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

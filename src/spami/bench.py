@@ -2,7 +2,7 @@
 
 Each size runs in a fresh subprocess so that its peak RSS is its own. For every N the
 harness also times the dense matrix products one epoch cannot avoid (every GCN layer's
-``H W`` forward and its two backward GEMMs, at the model's shapes, on the same threads)
+``H W`` forward and its backward GEMMs, at the model's shapes, on the same threads)
 and reports epoch time / GEMM time: how much the sparse propagation, the losses and the
 optimizer cost on top of the unavoidable arithmetic.
 
@@ -55,30 +55,35 @@ SCALING_COLUMNS = [
 
 
 def time_gemms(n: int, dims: list[int], config, threads: int, repeats: int = 5) -> float:
-    """Median seconds of the dense GEMMs of one epoch at N spots and the given input widths."""
+    """Median seconds of the dense GEMMs of one epoch at N spots and the given input widths.
+
+    Each layer's forward ``H W`` and its weight gradient ``Hᵀ G``; the input gradient
+    ``G Wᵀ`` for every layer but the encoders' first, whose input (the features) needs none.
+    """
     import torch
 
     torch.set_num_threads(threads)
     h, latent = config.hidden_dim, config.latent_dim
     fused = latent * len(dims) if config.fusion == "concat" else latent
     passes = 2 if any(w != 0 for w in config.loss_weights(len(dims))[0]) else 1
-    shapes = []
+    layers = []  # (in, out, whether the input needs a gradient)
     for d in dims:
-        shapes += [(d, h), (h, latent)] * passes  # encoder layers, clean and corrupted
-        shapes += [(fused, h), (h, d)]  # decoder layers
+        layers += [(d, h, False), (h, latent, True)] * passes  # encoder, clean and corrupted
+        layers += [(fused, h, True), (h, d, True)]  # decoder
     # outputs preallocated: the floor is the arithmetic, not the allocator's page faults
     mats = [
         (torch.randn(n, a), torch.randn(a, b), torch.randn(n, b))
-        + (torch.empty(n, b), torch.empty(n, a), torch.empty(a, b))
-        for a, b in shapes
+        + (torch.empty(n, b), torch.empty(n, a) if input_grad else None, torch.empty(a, b))
+        for a, b, input_grad in layers
     ]
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
         for x, w, g, y, grad_x, grad_w in mats:
             torch.mm(x, w, out=y)  # forward
-            torch.mm(g, w.T, out=grad_x)  # grad wrt the input
-            torch.mm(x.T, g, out=grad_w)  # grad wrt the weight
+            if grad_x is not None:
+                torch.mm(g, w.T, out=grad_x)  # gradient with respect to the input
+            torch.mm(x.T, g, out=grad_w)  # gradient with respect to the weight
         times.append(time.perf_counter() - start)
     return median(times[1:])
 

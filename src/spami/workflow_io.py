@@ -471,6 +471,34 @@ def evaluate_job(
     return merged["scores"]
 
 
+def evaluate_dataset(
+    h5mus: Sequence[str | Path],
+    statuses: Sequence[str | Path],
+    jobs: Sequence[Mapping[str, Any]],
+    outputs: Mapping[str, Sequence[str | Path]],
+    *,
+    seeds: Sequence[int],
+    algorithms: Sequence[str],
+    n_clusters: int | None,
+) -> None:
+    """:func:`evaluate_job` for every seed of one dataset, in one process.
+
+    outputs: for each of evaluate_job's five tables, one path per seed (in ``seeds``'
+    order); the integrations are matched to their seed by their job's ``seed``.
+    """
+    for index, seed in enumerate(seeds):
+        picked = [k for k, job in enumerate(jobs) if int(job["seed"]) == int(seed)]
+        evaluate_job(
+            [h5mus[k] for k in picked],
+            [statuses[k] for k in picked],
+            [jobs[k] for k in picked],
+            {name: paths[index] for name, paths in outputs.items()},
+            algorithms=algorithms,
+            n_clusters=n_clusters,
+            seed=int(seed),
+        )
+
+
 def _concat(parts: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     """The non-empty tables of ``parts`` stacked, or an empty table with ``columns``."""
     non_empty = [p for p in parts if len(p)]

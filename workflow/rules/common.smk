@@ -31,11 +31,13 @@ def noise_label(level):
 
 
 def _simulated_datasets():
-    """{dataset id: settings} for every simulated scenario x noise level."""
+    """{dataset id: settings} for every simulated scenario x noise level (the scenario's own
+    ``noise_levels`` where it has them, else the simulation's)."""
     simulation = config.get("simulation", {})
     datasets = {}
-    for name, kwargs in simulation.get("scenarios", {}).items():
-        for level in simulation["noise_levels"]:
+    for name, settings in simulation.get("scenarios", {}).items():
+        kwargs = {k: v for k, v in settings.items() if k != "noise_levels"}
+        for level in settings.get("noise_levels", simulation["noise_levels"]):
             datasets[f"{name}-noise{noise_label(level)}"] = {
                 "scenario": name,
                 "noise": float(level),
@@ -143,7 +145,7 @@ def integration_targets(pattern):
 
 
 def evaluation_targets(pattern):
-    """``pattern`` expanded over every dataset x seed (one scoring job each)."""
+    """``pattern`` expanded over every dataset x seed (the score files)."""
     return [
         pattern.format(dataset=dataset, seed=seed)
         for dataset in DATASETS
@@ -151,14 +153,26 @@ def evaluation_targets(pattern):
     ]
 
 
-def runs_of_dataset(pattern):
-    """Input function: ``pattern`` of every method/variant that runs on the dataset, at the
-    job's seed (the integrations one scoring job evaluates)."""
-    return lambda wildcards: [
-        pattern.format(
-            dataset=wildcards.dataset, method=m, variant=v, seed=wildcards.seed
-        )
+def seed_files(pattern):
+    """``pattern`` for every seed, {dataset} left as a wildcard (one scoring job's outputs)."""
+    return [pattern.format(dataset="{dataset}", seed=seed) for seed in config["seeds"]]
+
+
+def _runs_by_seed(wildcards):
+    """(method, variant, seed) of every integration of the dataset, seed by seed."""
+    return [
+        (m, v, seed)
+        for seed in config["seeds"]
         for m, v in runs_here(wildcards.dataset)
+    ]
+
+
+def runs_of_dataset(pattern):
+    """Input function: ``pattern`` of every integration of the dataset, at every seed (the
+    integrations one scoring job evaluates)."""
+    return lambda wildcards: [
+        pattern.format(dataset=wildcards.dataset, method=m, variant=v, seed=seed)
+        for m, v, seed in _runs_by_seed(wildcards)
     ]
 
 
@@ -166,13 +180,21 @@ def jobs_of_dataset(wildcards):
     """The job identities of those integrations, in the same order."""
     return [
         job_identity(
-            SimpleNamespace(
-                dataset=wildcards.dataset, method=m, variant=v, seed=wildcards.seed
-            )
+            SimpleNamespace(dataset=wildcards.dataset, method=m, variant=v, seed=seed)
         )
-        for m, v in runs_here(wildcards.dataset)
+        for m, v, seed in _runs_by_seed(wildcards)
     ]
 
+
+# ---------------------------------------------------------------- file names
+
+SCORE_FILES = {
+    "clusters": "results/clusters/{dataset}/seed{seed}.tsv",
+    "clustering": "results/clusters/{dataset}/seed{seed}.json",
+    "scores": "results/scores/{dataset}/seed{seed}.csv",
+    "morans_i": "results/scores/{dataset}/seed{seed}.morans_i.csv",
+    "attention": "results/scores/{dataset}/seed{seed}.attention.csv",
+}
 
 # ---------------------------------------------------------------- integration batches
 
@@ -392,4 +414,4 @@ def runtime(step):
 def scoring_runtime(wildcards, input, attempt):
     """Minutes of a scoring job: one integration's worth per run it scores."""
     one_run = runtime("score")(wildcards, input, attempt)
-    return one_run * max(1, len(runs_here(wildcards.dataset)))
+    return one_run * max(1, len(_runs_by_seed(wildcards)))

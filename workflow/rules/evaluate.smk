@@ -3,15 +3,11 @@ rule score:
         h5mu=runs_of_dataset(INTEGRATED_H5MU),
         status=runs_of_dataset(INTEGRATED_STATUS),
     output:
-        clusters="results/clusters/{dataset}/seed{seed}.tsv",
-        clustering="results/clusters/{dataset}/seed{seed}.json",
-        scores="results/scores/{dataset}/seed{seed}.csv",
-        morans_i="results/scores/{dataset}/seed{seed}.morans_i.csv",
-        attention="results/scores/{dataset}/seed{seed}.attention.csv",
+        **{name: seed_files(pattern) for name, pattern in SCORE_FILES.items()},
     log:
-        "logs/score/{dataset}/seed{seed}.log",
+        "logs/score/{dataset}.log",
     benchmark:
-        "benchmarks/score/{dataset}/seed{seed}.tsv"
+        "benchmarks/score/{dataset}.tsv"
     conda:
         "../../envs/spami.yaml"
     threads: 1
@@ -20,6 +16,7 @@ rule score:
         runtime=scoring_runtime,
     params:
         jobs=jobs_of_dataset,
+        seeds=config["seeds"],
         algorithms=config["clustering"],
         n_clusters=dataset_n_clusters,
     script:
@@ -28,9 +25,9 @@ rule score:
 
 rule merge_scores:
     input:
-        scores=evaluation_targets(rules.score.output.scores),
-        morans_i=evaluation_targets(rules.score.output.morans_i),
-        attention=evaluation_targets(rules.score.output.attention),
+        scores=evaluation_targets(SCORE_FILES["scores"]),
+        morans_i=evaluation_targets(SCORE_FILES["morans_i"]),
+        attention=evaluation_targets(SCORE_FILES["attention"]),
     output:
         scores="results/scores.csv",
         morans_i="results/morans_i.csv",

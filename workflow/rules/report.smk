@@ -16,7 +16,7 @@ report: "../report/workflow.rst"
 
 
 wildcard_constraints:
-    scenario="|".join(REPORT_SCENARIOS) or "(?!)",
+    scenario="|".join(REPORT_NOISE_SWEEPS) or "(?!)",
     subject="|".join(REPORT_ABLATION_SUBJECTS) or "(?!)",
 
 
@@ -26,7 +26,7 @@ wildcard_constraints:
 rule report_maps:
     input:
         dataset=dataset_file,
-        clusters=report_clusters(rules.score.output.clusters),
+        clusters=report_clusters(SCORE_FILES["clusters"]),
         integrated=report_runs(INTEGRATED_H5MU, REPORT_SHOWN),
         statuses=report_runs(INTEGRATED_STATUS, REPORT_SHOWN),
     output:
@@ -67,7 +67,7 @@ rule report_maps:
 rule report_single_vs_integrated_maps:
     input:
         dataset=dataset_file,
-        clusters=report_clusters(rules.score.output.clusters),
+        clusters=report_clusters(SCORE_FILES["clusters"]),
         statuses=report_runs(INTEGRATED_STATUS, REPORT_SPAMI_PANELS),
     output:
         png=report(
@@ -98,7 +98,7 @@ rule report_denoising_maps:
     input:
         integrated=report_runs(INTEGRATED_H5MU, REPORT_SPAMI_RUN),
         status=report_runs(INTEGRATED_STATUS, REPORT_SPAMI_RUN),
-        clusters=report_clusters(rules.score.output.clusters),
+        clusters=report_clusters(SCORE_FILES["clusters"]),
     output:
         png=report(
             "results/report/datasets/{dataset}/denoising_maps.png",

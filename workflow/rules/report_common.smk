@@ -12,6 +12,12 @@ REPORT_CLUSTERING = (
     "leiden" if "leiden" in config["clustering"] else config["clustering"][0]
 )
 REPORT_SCENARIOS = list(config.get("simulation", {}).get("scenarios", {}))
+# scenarios simulated at two or more noise levels: those with a metric-vs-noise figure
+REPORT_NOISE_SWEEPS = [
+    scenario
+    for scenario in REPORT_SCENARIOS
+    if len({e["noise"] for e in SIMULATED.values() if e["scenario"] == scenario}) > 1
+]
 REPORT_FIGURE_EXTS = ("png", "svg")
 REPORT_TABLE_EXTS = ("csv", "md", "html")
 REPORT_ENV = "../../envs/report.yaml"
@@ -146,7 +152,7 @@ def report_targets():
         ),
         *expand(
             "results/report/simulation/{scenario}/metric_vs_noise.{ext}",
-            scenario=REPORT_SCENARIOS,
+            scenario=REPORT_NOISE_SWEEPS,
             ext=REPORT_FIGURE_EXTS,
         ),
         *expand(
