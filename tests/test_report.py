@@ -207,6 +207,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 1800):
 def test_report_bundles_every_figure_and_table(tmp_path):
     """Run the test study, then ``snakemake --report``: every declared result is inside."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["simulation"]["noise_levels"] = [0.5, 1.0]  # a noise sweep to draw
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile))
