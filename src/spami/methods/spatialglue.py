@@ -111,6 +111,10 @@ def integrate(
             rna, other = _prepare_rna_atac(modules, rna, other, seed)
         data = modules.preprocess.construct_neighbor_graph(rna, other, datatype=datatype)
 
+        # Again: scanpy's preprocessing starts numba's OpenMP pool, which resets the thread
+        # count of the OpenMP runtime torch shares (measured: 2 threads during training when
+        # 1 was asked for, and a spinning worker that slowed a parallel job 5-7x).
+        torch.set_num_threads(max(1, int(threads)))
         modules.preprocess.fix_seed(seed)
         with quiet_training(modules.trainer, quiet):
             model = modules.trainer.Train_SpatialGlue(
