@@ -99,6 +99,9 @@ def test_rna_atac_uses_the_epigenome_preset():
     assert result.uns["datatype"] == "Spatial-epigenome-transcriptome"
     assert result.uns["spatial_neighbors"] == 6
     assert result.uns["feature_dims"] == {"rna": 50, "atac": 50}  # PCA 50, LSI 51 - 1
+    # scanpy's preprocessing (numba) resets the OpenMP thread count torch shares; training
+    # must still run on the one thread it was given
+    assert result.uns["torch_threads"] == 1
 
 
 def test_three_modalities_are_not_applicable():

@@ -115,6 +115,7 @@ def integrate(
         # count of the OpenMP runtime torch shares (measured: 2 threads during training when
         # 1 was asked for, and a spinning worker that slowed a parallel job 5-7x).
         torch.set_num_threads(max(1, int(threads)))
+        training_threads = torch.get_num_threads()
         modules.preprocess.fix_seed(seed)
         with quiet_training(modules.trainer, quiet):
             model = modules.trainer.Train_SpatialGlue(
@@ -141,6 +142,7 @@ def integrate(
         "modalities": [rna_name, other_name],
         "seed": int(seed),
         "device": str(device),
+        "torch_threads": int(training_threads),
         "graph_attention_mean": {
             rna_name: _mean_pair(output["alpha_omics1"]),
             other_name: _mean_pair(output["alpha_omics2"]),
