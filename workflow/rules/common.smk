@@ -231,8 +231,9 @@ class IntegrationBatch:
 def _integration_batches():
     """One batch per conda env and set of runs (run_on makes the sets differ by dataset).
 
-    Rule names: integrate_<env> for the set most datasets run, integrate_<env>_<scenarios>
-    for the others (e.g. integrate_spami_rna_adt where the ablations run on rna_adt only).
+    Rule names: integrate_<env> for the set most datasets run, integrate_<env>_<scenario>
+    for the others (e.g. integrate_spami_rna_adt where the ablations run on rna_adt only;
+    integrate_<env>_<first scenario>_and_<n>_more where several scenarios share a set).
     """
     datasets_of = {}  # (env, runs) -> datasets, in config order
     for dataset in DATASETS:
@@ -251,8 +252,10 @@ def _integration_batches():
         env, runs = key
         name = f"integrate_{env}"
         if main_set[env] != key:
-            groups = dict.fromkeys(dataset_group(d) for d in datasets)
-            name += "_" + "_".join(groups)
+            groups = list(dict.fromkeys(dataset_group(d) for d in datasets))
+            name += f"_{groups[0]}" + (
+                f"_and_{len(groups) - 1}_more" if len(groups) > 1 else ""
+            )
         while name in {b.rule_name for b in batches}:
             name += "_"
         batches.append(IntegrationBatch(name, env, runs, tuple(datasets)))
