@@ -268,10 +268,6 @@ def integrate_batch(
     all: on small data these cost more than the integrations. Each run is seeded by its
     method, writes its own files and log, and has its own cost in its status.
     """
-    # numba (scanpy, umap) starts as many OpenMP threads as the machine has cores unless told
-    # otherwise, and resets the thread count of the OpenMP runtime torch shares; Snakemake
-    # limits OMP/BLAS threads to the job's but not numba's.
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(max(int(run["threads"]) for run in runs)))
     statuses = []
     for run, (h5mu, status, log_path) in zip(runs, outputs, strict=True):
         with job_log(log_path):
