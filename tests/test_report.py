@@ -108,6 +108,30 @@ def test_tables_are_written_as_csv_markdown_and_html(scores, tmp_path):
     assert "<b>0.710 ± 0.014</b>" in html and "**" not in html
 
 
+def test_noise_sweep_table_has_every_run_at_every_noise_level():
+    rows = []
+    for noise, spami, mofa in [(0.5, [0.9, 0.8], [0.6, 0.6]), (2.0, [0.5, 0.7], [0.2, 0.4])]:
+        for method, variant, values in [
+            ("spami", "default", spami),
+            ("spami", "no_cosine", [v - 0.1 for v in spami]),
+            ("mofa", "default", mofa),
+        ]:
+            for row in score_rows("d", method, variant, [0, 1], {"ari": values}):
+                rows.append({**row, "dataset": f"sim-noise{noise}", "noise": noise})
+    failed = score_rows("d", "seurat", "default", [0, 1], {"ari": [np.nan] * 2}, "failed", "x")
+    table = report.noise_sweep_table(pd.DataFrame(rows + failed), metrics=["ari"])
+
+    assert len(table) == 6  # 3 runs x 2 noise levels; the failed method has no mean
+    low = table.set_index(["method", "variant", "noise"]).loc[("spami", "default", 2.0)]
+    assert low["mean"] == pytest.approx(0.6) and low["sd"] == pytest.approx(
+        np.std([0.5, 0.7], ddof=1)
+    )
+    assert low["n_runs"] == 2
+    markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
+    assert "| Method | noise 0.5 | noise 2 | Seeds |" in markdown
+    assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
+
+
 def test_significance_table_pairs_on_dataset_and_seed():
     rows = []
     rng = np.random.default_rng(0)
@@ -222,6 +246,7 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     expected = {f"{dataset}/{name}.{ext}" for name in figures for ext in ("png", "svg")}
     expected |= {f"{dataset}/summary.{ext}" for ext in ("csv", "md", "html")}
     expected |= {"results/report/simulation/rna_adt/metric_vs_noise.png"}
+    expected |= {f"results/report/simulation/rna_adt/noise_sweep.{e}" for e in ("csv", "md")}
     expected |= {"results/report/ablation/rna_adt.png"}  # SpaMI has two variants
     expected |= {f"results/report/{name}.html" for name in ("cost", "significance")}
     assert expected <= set(made), sorted(expected - set(made))
@@ -236,3 +261,7 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     assert "SpaMI benchmark" in text  # the workflow description
     summary = (tmp_path / dataset / "summary.md").read_text()
     assert "| SpaMI |" in summary and "±" in summary
+    sweep = pd.read_csv(tmp_path / "results/report/simulation/rna_adt/noise_sweep.csv")
+    spami_ari = sweep[(sweep["method"] == "spami") & (sweep["metric"] == "ari")]
+    assert sorted(spami_ari["noise"].unique()) == [0.5, 1.0]
+    assert spami_ari["mean"].between(-1, 1).all() and spami_ari["n_runs"].ge(1).all()

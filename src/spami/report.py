@@ -8,6 +8,8 @@ report):
 - significance_table: paired Wilcoxon tests of SpaMI against each other method
   (``spami.stats.paired_wilcoxon``), per metric and clustering, Holm-adjusted.
 - cost_table: seconds and peak memory per method and dataset size.
+- noise_sweep_table: per scenario, every method and variant at every noise level (the
+  numbers behind the noise-sweep and ablation figures).
 - diagnosis_table: Leiden ARI and probe accuracy of SpaMI's embeddings against the
   partitions of a complementary simulation, per variant (with the diagnosis figure).
 
@@ -530,6 +532,75 @@ def _number(value: Any) -> str:
     return (
         f"{value:.3f}" if isinstance(value, int | float) else ("" if value is None else str(value))
     )
+
+
+# ---------------------------------------------------------------- noise sweep table
+
+
+def noise_sweep_table(
+    scores: pd.DataFrame,
+    *,
+    clustering: str = "leiden",
+    metrics: Sequence[str] = SUPERVISED_METRICS,
+) -> pd.DataFrame:
+    """Every method and variant at every noise level: mean and sd over seeds, per metric.
+
+    The numbers behind Fig 2C and 2D. scores: the tidy scores table of one scenario. Returns
+    one row per (metric, method, variant, noise) with n_runs (seeds with a value), mean and
+    sd; failed and not-applicable runs count in no mean.
+    """
+    ok = scores["status"].eq(OK) if "status" in scores else pd.Series(True, index=scores.index)
+    rows = scores[
+        ok
+        & scores["clustering"].eq(clustering)
+        & scores["metric"].isin(metrics)
+        & scores["noise"].notna()
+    ].dropna(subset=["value"])
+    keys = ["metric", "method", "variant", "noise"]
+    table = (
+        rows.groupby(keys)["value"]
+        .agg(n_runs="count", mean="mean", sd=lambda v: v.std(ddof=1) if len(v) > 1 else np.nan)
+        .reset_index()
+    )
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (
+            list(metrics).index(table.at[i, "metric"]),
+            plots.run_sort_key(table.at[i, "method"], table.at[i, "variant"]),
+            float(table.at[i, "noise"]),
+        ),
+    )
+    return table.iloc[order].reset_index(drop=True).assign(clustering=clustering)
+
+
+def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> list[Block]:
+    """The noise sweep of one scenario as document blocks: per metric, runs x noise levels."""
+    clustering = table["clustering"].iloc[0] if len(table) else ""
+    blocks: list[Block] = [
+        ("h1", f"Noise sweep: {scenario}"),
+        (
+            "p",
+            f"Mean ± sd over seeds ({clustering} clustering), every method and SpaMI variant "
+            "at every noise level (sd of the Gaussian noise added to the simulated counts). "
+            "Runs that failed or do not apply are left out of the means.",
+        ),
+    ]
+    noises = sorted(table["noise"].unique())
+    header = ["Method", *(f"noise {n:g}" for n in noises), "Seeds"]
+    for metric, of_metric in table.groupby("metric", sort=False):
+        rows = []
+        for (method, variant), run in of_metric.groupby(["method", "variant"], sort=False):
+            by_noise = run.set_index("noise")
+            cells = [
+                format_mean_sd(by_noise.at[n, "mean"], by_noise.at[n, "sd"], digits)
+                if n in by_noise.index
+                else "–"
+                for n in noises
+            ]
+            seeds = "/".join(str(int(k)) for k in sorted(set(run["n_runs"])))
+            rows.append([plots.method_label(method, variant), *cells, seeds])
+        blocks += [("h2", plots.METRIC_LABELS.get(metric, metric)), ("table", header, rows)]
+    return blocks
 
 
 # ---------------------------------------------------------------- significance table

@@ -258,6 +258,15 @@ rule report_metric_vs_noise:
             labels=report_labels("metrics vs noise", "Fig 2C, S1 Fig A"),
         ),
         svg="results/report/simulation/{scenario}/metric_vs_noise.svg",
+        table_csv="results/report/simulation/{scenario}/noise_sweep.csv",
+        table_md="results/report/simulation/{scenario}/noise_sweep.md",
+        table_html=report(
+            "results/report/simulation/{scenario}/noise_sweep.html",
+            caption="../report/noise_sweep.rst",
+            category="Simulation {scenario}",
+            subcategory="noise sweep",
+            labels=report_labels("noise sweep table", "Fig 2C, 2D as numbers"),
+        ),
     log:
         "logs/report/metric_vs_noise/{scenario}.log",
     benchmark:

@@ -156,6 +156,11 @@ def report_targets():
             ext=REPORT_FIGURE_EXTS,
         ),
         *expand(
+            "results/report/simulation/{scenario}/noise_sweep.{ext}",
+            scenario=REPORT_NOISE_SWEEPS,
+            ext=REPORT_TABLE_EXTS,
+        ),
+        *expand(
             "results/report/ablation/{subject}.{ext}",
             subject=REPORT_ABLATION_SUBJECTS,
             ext=REPORT_FIGURE_EXTS,
