@@ -399,6 +399,11 @@ def clustering_rank(clustering: str) -> tuple[int, str]:
     return (order.index(clustering) if clustering in order else len(order), clustering)
 
 
+def ok_rows(table: pd.DataFrame) -> pd.Series:
+    """Which rows come from runs that succeeded (all of them when there is no status column)."""
+    return table["status"].eq(OK) if "status" in table else pd.Series(True, index=table.index)
+
+
 def is_control(method: str) -> bool:
     """Controls (positive_control, random_control) bound the scale; they never win."""
     return str(method).endswith("control")
@@ -430,7 +435,7 @@ def summary_table(scores: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.
     status ('ok', 'partial', or the failure's status) and reason.
     """
     present = [m for m in metrics if m in set(scores["metric"])]
-    ok = scores["status"].eq(OK) if "status" in scores else pd.Series(True, index=scores.index)
+    ok = ok_rows(scores)
     rows = []
     keys = ["clustering", "method", "variant"]
     for (clustering, method, variant), group in scores.groupby(keys, sort=False):
@@ -549,7 +554,7 @@ def noise_sweep_table(
     one row per (metric, method, variant, noise) with n_runs (seeds with a value), mean and
     sd; failed and not-applicable runs count in no mean.
     """
-    ok = scores["status"].eq(OK) if "status" in scores else pd.Series(True, index=scores.index)
+    ok = ok_rows(scores)
     rows = scores[
         ok
         & scores["clustering"].eq(clustering)
@@ -559,7 +564,7 @@ def noise_sweep_table(
     keys = ["metric", "method", "variant", "noise"]
     table = (
         rows.groupby(keys)["value"]
-        .agg(n_runs="count", mean="mean", sd=lambda v: v.std(ddof=1) if len(v) > 1 else np.nan)
+        .agg(n_runs="count", mean="mean", sd="std")  # std of one value is NaN
         .reset_index()
     )
     order = sorted(
@@ -682,7 +687,7 @@ def cost_table(cost: pd.DataFrame) -> pd.DataFrame:
     n_spots or dataset). Failed jobs are counted in n_failed, not in the means.
     """
     size = "n_spots" if "n_spots" in cost and cost["n_spots"].notna().all() else "dataset"
-    ok = cost["status"].eq(OK) if "status" in cost else pd.Series(True, index=cost.index)
+    ok = ok_rows(cost)
     rows = []
     for (method, variant, value), group in cost.groupby(["method", "variant", size]):
         good = group[ok.loc[group.index]]
