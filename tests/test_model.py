@@ -6,16 +6,20 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
+from spami import csr
 from spami.graph import gcn_normalize, spatial_knn_graph, symmetrize
 from spami.model import (
     AttentionFusion,
     Discriminator,
     SpaMIModule,
     SparseOperator,
+    _ReluMatmul,
     contrastive_loss,
     cosine_loss,
+    dropout,
 )
 
 
@@ -38,6 +42,43 @@ def test_sparse_operator_forward_and_gradient_match_dense(graph):
         ((dense @ x) ** 2).sum().backward()
         torch.testing.assert_close(op(x.detach()), dense @ x.detach())
         torch.testing.assert_close(grad_sparse, x.grad)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_row_blocked_product_matches_scipy(graph, monkeypatch, threads):
+    """The thread-split CSR product writes every row block: the same numbers as SciPy."""
+    monkeypatch.setattr(csr, "MIN_ENTRIES_TO_SPLIT", 0)  # split even this small product
+    knn, _ = graph
+    matrix = sp.csr_matrix(knn, dtype=np.float32)
+    x = np.random.default_rng(1).normal(size=(40, 7)).astype(np.float32)
+    np.testing.assert_allclose(
+        csr.RowBlockedCSR(matrix).matmul(x, threads), matrix @ x, rtol=1e-6, atol=1e-6
+    )
+
+
+def test_relu_then_gemm_matches_autograd_relu():
+    """The fused ReLU -> product gives autograd's values and gradients."""
+    torch.manual_seed(0)
+    h = torch.randn(30, 16, requires_grad=True)
+    w = torch.randn(16, 4, requires_grad=True)
+    fused = _ReluMatmul.apply(h * 1.0, w)
+    fused.pow(2).sum().backward()
+    grads = h.grad.clone(), w.grad.clone()
+    h.grad, w.grad = None, None
+    reference = torch.relu(h) @ w
+    reference.pow(2).sum().backward()
+    torch.testing.assert_close(fused, reference)
+    torch.testing.assert_close(grads[0], h.grad)
+    torch.testing.assert_close(grads[1], w.grad)
+
+
+def test_dropout_keeps_one_minus_p_and_preserves_the_mean():
+    torch.manual_seed(0)
+    x = torch.ones(100_000, 4)
+    out = dropout(x, 0.15, training=True)
+    assert (out == 0).float().mean().item() == pytest.approx(0.15, abs=0.005)
+    assert out.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert dropout(x, 0.15, training=False) is x
 
 
 def test_attention_weights_sum_to_one_per_spot():
