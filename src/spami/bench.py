@@ -251,6 +251,7 @@ def run_scaling(
     full_max_n: int = 100_000,
     tile_spots: int | None = None,
     malloc_mmap_threshold: int | None = None,
+    epochs_timed: int = 5,
 ) -> Path:
     """Measure every size in its own process; write scaling.csv and scaling.png in out_dir."""
     import pandas as pd
@@ -266,6 +267,7 @@ def run_scaling(
             "full_epochs": full_epochs if n <= full_max_n else 0,
             "tile_spots": tile_spots,
             "malloc_mmap_threshold": malloc_mmap_threshold,
+            "epochs_timed": epochs_timed,
         }
         rows.append(_run_in_subprocess("measure_size", args))
     table = pd.DataFrame(rows, columns=SCALING_COLUMNS)

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="results/bench", help="folder for the csv and png")
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--device", default="cpu")
+    bench.add_argument(
+        "--epochs-timed", type=int, default=5, help="epochs timed after one warm-up (median)"
+    )
     bench.add_argument("--full-epochs", type=int, default=1000, help="0 skips full training")
     bench.add_argument("--full-max-n", type=int, default=100000, help="largest N trained fully")
     bench.add_argument("--tile-spots", type=int, help="train on tiles of about this many spots")
@@ -113,6 +116,7 @@ def run_bench(args: argparse.Namespace) -> None:
         full_epochs=args.full_epochs,
         full_max_n=args.full_max_n,
         tile_spots=args.tile_spots,
+        epochs_timed=args.epochs_timed,
         malloc_mmap_threshold=args.malloc_mmap_threshold,
     )
     print(f"wrote {path}")
