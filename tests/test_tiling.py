@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -65,3 +67,13 @@ def test_bench_times_epochs_on_a_small_grid(tile_spots, threshold):
     # training runs in its own process, which imports neither scanpy nor the simulator
     assert 0 < row["peak_rss_mb"] < row["prepare_peak_rss_mb"]
     assert row["malloc_mmap_threshold"] == (threshold or 0)
+
+
+def test_bench_trains_on_random_features_of_given_widths():
+    """``--feature-dims``: the reference shapes (random features), no simulation timed."""
+    from spami.bench import measure_size
+
+    row = measure_size(400, threads=1, epochs_timed=1, feature_dims=[5, 3])
+    assert row["feature_dims"] == "5+3"
+    assert math.isnan(row["simulate_s"]) and math.isnan(row["preprocess_s"])
+    assert row["epoch_s"] > 0 and row["epoch_over_gemm"] > 0

@@ -51,6 +51,7 @@ SCALING_COLUMNS = [
     "prepare_peak_rss_mb",
     "tile_spots",
     "malloc_mmap_threshold",
+    "feature_dims",
 ]
 
 
@@ -107,8 +108,13 @@ def measure_size(
     tile_spots: int | None = None,
     seed: int = 0,
     malloc_mmap_threshold: int | None = None,
+    feature_dims: list[int] | None = None,
 ) -> dict[str, Any]:
     """All timings for one dataset size.
+
+    With ``feature_dims`` the model trains on Gaussian random features of those widths on
+    the grid (no simulation or preprocessing: their times are NaN), the shapes of a
+    reference timing such as the authors' code on 50- and 30-dimensional features.
 
     Simulation and preprocessing run here (``prepare_peak_rss_mb`` is this process's peak:
     call it in a fresh process); the graph, the epochs, the GEMMs and full training run in a
@@ -122,20 +128,26 @@ def measure_size(
 
     from spami.preprocess import preprocess_mudata
 
-    t0 = time.perf_counter()
-    mdata = simulate_bench_data(n_spots, seed)
-    t1 = time.perf_counter()
-    features = preprocess_mudata(mdata, seed=seed)
-    t2 = time.perf_counter()
-    coords = np.asarray(mdata.obsm["spatial"], dtype=float)
-    del mdata
+    if feature_dims:
+        coords, matrices = random_bench_data(n_spots, feature_dims, seed)
+        simulate_s = preprocess_s = float("nan")
+    else:
+        t0 = time.perf_counter()
+        mdata = simulate_bench_data(n_spots, seed)
+        t1 = time.perf_counter()
+        features = preprocess_mudata(mdata, seed=seed)
+        simulate_s, preprocess_s = t1 - t0, time.perf_counter() - t1
+        coords = np.asarray(mdata.obsm["spatial"], dtype=float)
+        matrices = [f.X for f in features.values()]
+        del mdata, features
     env = None
     if malloc_mmap_threshold:
         env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(int(malloc_mmap_threshold))}
     with tempfile.TemporaryDirectory(prefix="spami-bench-") as folder:
         data = Path(folder) / "data.npz"
-        np.savez(data, coords=coords, **{f"x{i}": f.X for i, f in enumerate(features.values())})
-        del features
+        np.savez(data, coords=coords, **{f"x{i}": x for i, x in enumerate(matrices)})
+        dims = "+".join(str(x.shape[1]) for x in matrices)
+        del matrices
         args = {
             "data": str(data),
             "threads": threads,
@@ -150,13 +162,25 @@ def measure_size(
         "n_spots": len(coords),
         "threads": threads,
         "device": device,
-        "simulate_s": t1 - t0,
-        "preprocess_s": t2 - t1,
+        "simulate_s": simulate_s,
+        "preprocess_s": preprocess_s,
         **training,
         "prepare_peak_rss_mb": peak_rss_mb(),
         "tile_spots": tile_spots or 0,
         "malloc_mmap_threshold": malloc_mmap_threshold or 0,
+        "feature_dims": dims,
     }
+
+
+def random_bench_data(
+    n_spots: int, feature_dims: list[int], seed: int = 0
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Grid coordinates of about n_spots spots and standard-normal float32 features."""
+    grid = max(6, round(math.sqrt(n_spots)))
+    xx, yy = np.meshgrid(np.arange(grid), np.arange(grid))
+    coords = np.column_stack([xx.ravel(), yy.ravel()]).astype(float)
+    rng = np.random.default_rng(seed)
+    return coords, [rng.standard_normal((len(coords), d), dtype=np.float32) for d in feature_dims]
 
 
 def measure_training(
@@ -252,6 +276,7 @@ def run_scaling(
     tile_spots: int | None = None,
     malloc_mmap_threshold: int | None = None,
     epochs_timed: int = 5,
+    feature_dims: list[int] | None = None,
 ) -> Path:
     """Measure every size in its own process; write scaling.csv and scaling.png in out_dir."""
     import pandas as pd
@@ -268,6 +293,7 @@ def run_scaling(
             "tile_spots": tile_spots,
             "malloc_mmap_threshold": malloc_mmap_threshold,
             "epochs_timed": epochs_timed,
+            "feature_dims": feature_dims,
         }
         rows.append(_run_in_subprocess("measure_size", args))
     table = pd.DataFrame(rows, columns=SCALING_COLUMNS)

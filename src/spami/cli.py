@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--epochs-timed", type=int, default=5, help="epochs timed after one warm-up (median)"
     )
+    bench.add_argument(
+        "--feature-dims",
+        type=int,
+        nargs="+",
+        help="train on random features of these widths (e.g. 50 30) instead of the simulation",
+    )
     bench.add_argument("--full-epochs", type=int, default=1000, help="0 skips full training")
     bench.add_argument("--full-max-n", type=int, default=100000, help="largest N trained fully")
     bench.add_argument("--tile-spots", type=int, help="train on tiles of about this many spots")
@@ -117,6 +123,7 @@ def run_bench(args: argparse.Namespace) -> None:
         full_max_n=args.full_max_n,
         tile_spots=args.tile_spots,
         epochs_timed=args.epochs_timed,
+        feature_dims=args.feature_dims,
         malloc_mmap_threshold=args.malloc_mmap_threshold,
     )
     print(f"wrote {path}")
