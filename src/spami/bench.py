@@ -89,13 +89,17 @@ def time_gemms(n: int, dims: list[int], config, threads: int, repeats: int = 5) 
     return median(times[1:])
 
 
+def bench_grid_size(n_spots: int) -> int:
+    """Side of the square grid of about n_spots spots that the benchmark trains on."""
+    return max(6, round(math.sqrt(n_spots)))
+
+
 def simulate_bench_data(n_spots: int, seed: int = 0) -> mudata.MuData:
     """The benchmark's dataset: the 'rna_adt' block simulation on a grid of about n_spots spots."""
     from spami.simulate import simulate
 
-    grid = max(6, round(math.sqrt(n_spots)))
     # noise only on detected entries keeps RNA sparse: 1e6 spots fit in a few GB
-    return simulate("rna_adt", grid_size=grid, seed=seed, noise_on="detected")
+    return simulate("rna_adt", grid_size=bench_grid_size(n_spots), seed=seed, noise_on="detected")
 
 
 def measure_size(
@@ -176,9 +180,9 @@ def random_bench_data(
     n_spots: int, feature_dims: list[int], seed: int = 0
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Grid coordinates of about n_spots spots and standard-normal float32 features."""
-    grid = max(6, round(math.sqrt(n_spots)))
-    xx, yy = np.meshgrid(np.arange(grid), np.arange(grid))
-    coords = np.column_stack([xx.ravel(), yy.ravel()]).astype(float)
+    from spami.simulate import grid_coordinates
+
+    coords = grid_coordinates(bench_grid_size(n_spots))
     rng = np.random.default_rng(seed)
     return coords, [rng.standard_normal((len(coords), d), dtype=np.float32) for d in feature_dims]
 
