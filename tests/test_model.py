@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import platform
+import sys
 
 import numpy as np
 import pytest
@@ -10,13 +12,13 @@ import scipy.sparse as sp
 import torch
 
 from spami import csr
+from spami.dense import matmul, onednn_available, relu_matmul
 from spami.graph import gcn_normalize, spatial_knn_graph, symmetrize
 from spami.model import (
     AttentionFusion,
     Discriminator,
     SpaMIModule,
     SparseOperator,
-    _ReluMatmul,
     contrastive_loss,
     cosine_loss,
     dropout,
@@ -61,7 +63,7 @@ def test_relu_then_gemm_matches_autograd_relu():
     torch.manual_seed(0)
     h = torch.randn(30, 16, requires_grad=True)
     w = torch.randn(16, 4, requires_grad=True)
-    fused = _ReluMatmul.apply(h * 1.0, w)
+    fused = relu_matmul(h * 1.0, w)
     fused.pow(2).sum().backward()
     grads = h.grad.clone(), w.grad.clone()
     h.grad, w.grad = None, None
@@ -70,6 +72,40 @@ def test_relu_then_gemm_matches_autograd_relu():
     torch.testing.assert_close(fused, reference)
     torch.testing.assert_close(grads[0], h.grad)
     torch.testing.assert_close(grads[1], w.grad)
+
+
+@pytest.mark.parametrize(
+    ("width_in", "width_out", "input_grad"),
+    [(50, 256, False), (50, 256, True), (256, 50, True), (64, 64, True)],
+)
+def test_dense_matmul_matches_torch_values_and_gradients(width_in, width_out, input_grad):
+    """The layers' products (oneDNN on the CPU, the weight gradient in either order) equal
+    torch's mm and its gradients."""
+    torch.manual_seed(0)
+    x = torch.randn(500, width_in, requires_grad=input_grad)
+    w = torch.randn(width_in, width_out, requires_grad=True)
+    upstream = torch.randn(500, width_out)
+    out = matmul(x, w)
+    (out * upstream).sum().backward()
+    grads = (x.grad.clone() if input_grad else None), w.grad.clone()
+    x.grad, w.grad = None, None
+    reference = x @ w
+    (reference * upstream).sum().backward()
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(grads[1], w.grad, rtol=1e-5, atol=1e-3)
+    if input_grad:
+        torch.testing.assert_close(grads[0], x.grad, rtol=1e-5, atol=1e-4)
+    else:
+        assert x.grad is None
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
+    reason="torch's x86-64 Linux wheels ship oneDNN; other builds may not",
+)
+def test_onednn_products_are_used_on_x86_linux():
+    """The fast path is taken where torch ships oneDNN (else every layer runs on MKL)."""
+    assert onednn_available()
 
 
 def test_dropout_keeps_one_minus_p_and_preserves_the_mean():
