@@ -2,8 +2,9 @@
 
 Each size runs in a fresh subprocess so that its peak RSS is its own. For every N the
 harness also times the dense matrix products one epoch cannot avoid (every GCN layer's
-``H W`` forward and its backward GEMMs, at the model's shapes, on the same threads)
-and reports epoch time / GEMM time: how much the sparse propagation, the losses and the
+``H W`` forward and its backward GEMMs, at the model's shapes, on the same threads), once
+with ``torch.mm`` and once with the model's own kernels (:mod:`spami.dense`), and reports
+epoch time / the faster of the two: how much the sparse propagation, the losses and the
 optimizer cost on top of the unavoidable arithmetic.
 
     spami bench --sizes 1000 10000 100000 --out results/bench

