@@ -227,6 +227,7 @@ def measure_training(
     """
     import torch
 
+    from spami.dense import onednn_available
     from spami.memory import reuse_freed_memory
     from spami.presets import get_preset
     from spami.train import (
@@ -279,9 +280,12 @@ def measure_training(
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else float("nan")
     # read before the GEMM floor, whose own matrices (about 30 KB per spot) are not SpaMI's
     training_peak_mb = peak_rss_mb()
-    # the floor: the faster of the model's kernels and torch.mm (the same on most machines)
+    # the floor: the faster of the model's kernels and torch.mm (timed once where the model
+    # itself runs on torch.mm)
     gemm_torch_s = time_gemms(len(coords), dims, config, threads, kernel="torch")
-    gemm_s = min(time_gemms(len(coords), dims, config, threads), gemm_torch_s)
+    gemm_s = gemm_torch_s
+    if onednn_available():
+        gemm_s = min(time_gemms(len(coords), dims, config, threads), gemm_torch_s)
     return {
         "graph_s": graph_s,
         "epoch_s": epoch_s,

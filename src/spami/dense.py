@@ -3,9 +3,9 @@
 torch's CPU ``mm`` calls MKL's sgemm, which takes its AVX-512 code only on Intel processors;
 oneDNN's matmul, which torch also ships (``torch.ops.mkldnn._linear_pointwise``, the kernel
 torch.compile uses for linear layers on the CPU), picks its code by the instruction set.
-Measured on the 2-core AMD EPYC (AVX-512) of our CI, 2 threads, 9,216 rows: (N, 64) x
-(64, 256) 1.9 -> 0.7 ms, (N, 256) x (256, 64) 1.8 -> 0.7 ms, the weight gradient
-(64, N) x (N, 256) 2.5 -> 1.8 ms. Same fp32 arithmetic, results equal to rounding.
+Measured on a 2-core AMD EPYC with AVX-512 (the development machine), 2 threads, 9,216
+rows: (N, 64) x (64, 256) 1.9 -> 0.7 ms, (N, 256) x (256, 64) 1.8 -> 0.7 ms, the weight
+gradient (64, N) x (N, 256) 2.5 -> 1.8 ms. Same fp32 arithmetic, results equal to rounding.
 
 Where the op is missing or fails (another build, another dtype, CUDA), ``torch.mm`` runs;
 ``SPAMI_DENSE=torch`` in the environment forces it (to compare the two).
