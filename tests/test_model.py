@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from spami import csr
-from spami.dense import matmul, onednn_available, relu_matmul
+from spami.dense import matmul, onednn_available, relu_matmul, uses_onednn
 from spami.graph import gcn_normalize, spatial_knn_graph, symmetrize
 from spami.model import (
     AttentionFusion,
@@ -74,13 +74,27 @@ def test_relu_then_gemm_matches_autograd_relu():
     torch.testing.assert_close(grads[1], w.grad)
 
 
+@pytest.fixture
+def force_onednn(monkeypatch):
+    """The layers' products on oneDNN whatever the CPU (skip where torch lacks it)."""
+    if not onednn_available():
+        pytest.skip("this torch build has no working oneDNN linear kernel")
+    monkeypatch.setenv("SPAMI_DENSE", "onednn")
+    uses_onednn.cache_clear()
+    yield
+    uses_onednn.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("width_in", "width_out", "input_grad"),
     [(50, 256, False), (50, 256, True), (256, 50, True), (64, 64, True)],
 )
-def test_dense_matmul_matches_torch_values_and_gradients(width_in, width_out, input_grad):
-    """The layers' products (oneDNN on the CPU, the weight gradient in either order) equal
-    torch's mm and its gradients."""
+def test_dense_matmul_matches_torch_values_and_gradients(
+    force_onednn, width_in, width_out, input_grad
+):
+    """The layers' products (on oneDNN, the weight gradient in either order) equal torch's
+    mm and its gradients."""
+    assert uses_onednn()
     torch.manual_seed(0)
     x = torch.randn(500, width_in, requires_grad=input_grad)
     w = torch.randn(width_in, width_out, requires_grad=True)
@@ -103,9 +117,25 @@ def test_dense_matmul_matches_torch_values_and_gradients(width_in, width_out, in
     not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
     reason="torch's x86-64 Linux wheels ship oneDNN; other builds may not",
 )
-def test_onednn_products_are_used_on_x86_linux():
-    """The fast path is taken where torch ships oneDNN (else every layer runs on MKL)."""
-    assert onednn_available()
+def test_onednn_products_are_used_on_amd_and_not_on_intel(monkeypatch):
+    """oneDNN where MKL lacks its AVX-512 path (AMD), MKL on Intel; SPAMI_DENSE overrides."""
+    assert onednn_available()  # torch's x86-64 Linux wheels ship it
+    monkeypatch.delenv("SPAMI_DENSE", raising=False)
+    choices = {}
+    for vendor, env in [("AuthenticAMD", None), ("GenuineIntel", None), ("AuthenticAMD", "torch"),
+                        ("GenuineIntel", "onednn")]:  # fmt: skip
+        monkeypatch.setattr("spami.dense.cpu_vendor", lambda v=vendor: v)
+        if env:
+            monkeypatch.setenv("SPAMI_DENSE", env)
+        uses_onednn.cache_clear()
+        choices[(vendor, env)] = uses_onednn()
+    uses_onednn.cache_clear()
+    assert choices == {
+        ("AuthenticAMD", None): True,
+        ("GenuineIntel", None): False,
+        ("AuthenticAMD", "torch"): False,
+        ("GenuineIntel", "onednn"): True,
+    }
 
 
 def test_dropout_keeps_one_minus_p_and_preserves_the_mean():

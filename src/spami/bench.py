@@ -65,7 +65,7 @@ def time_gemms(
     Each layer's forward ``H W`` and its weight gradient ``Hᵀ G``; the input gradient
     ``G Wᵀ`` for every layer but the encoders' first, whose input (the features) needs none.
     ``kernel``: 'model' times the kernels the model uses (:func:`spami.dense.mm`: oneDNN on
-    the CPU where torch has it), 'torch' times ``torch.mm`` (MKL on the CPU) into
+    non-Intel CPUs, see :func:`spami.dense.uses_onednn`), 'torch' times ``torch.mm`` (MKL on the CPU) into
     preallocated outputs.
     """
     import torch
@@ -227,7 +227,7 @@ def measure_training(
     """
     import torch
 
-    from spami.dense import onednn_available
+    from spami.dense import uses_onednn
     from spami.memory import reuse_freed_memory
     from spami.presets import get_preset
     from spami.train import (
@@ -284,7 +284,7 @@ def measure_training(
     # itself runs on torch.mm)
     gemm_torch_s = time_gemms(len(coords), dims, config, threads, kernel="torch")
     gemm_s = gemm_torch_s
-    if onednn_available():
+    if uses_onednn():
         gemm_s = min(time_gemms(len(coords), dims, config, threads), gemm_torch_s)
     return {
         "graph_s": graph_s,

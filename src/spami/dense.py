@@ -1,14 +1,16 @@
-"""The layers' dense products ``x @ w`` (forward and backward), through oneDNN on the CPU.
+"""The layers' dense products ``x @ w`` (forward and backward), through oneDNN on AMD CPUs.
 
 torch's CPU ``mm`` calls MKL's sgemm, which takes its AVX-512 code only on Intel processors;
 oneDNN's matmul, which torch also ships (``torch.ops.mkldnn._linear_pointwise``, the kernel
 torch.compile uses for linear layers on the CPU), picks its code by the instruction set.
-Measured on a 2-core AMD EPYC with AVX-512 (the development machine), 2 threads, 9,216
-rows: (N, 64) x (64, 256) 1.9 -> 0.7 ms, (N, 256) x (256, 64) 1.8 -> 0.7 ms, the weight
-gradient (64, N) x (N, 256) 2.5 -> 1.8 ms. Same fp32 arithmetic, results equal to rounding.
+Measured on a 2-core AMD EPYC with AVX-512, 2 threads, 9,216 rows: (N, 64) x (64, 256)
+1.9 -> 0.7 ms, (N, 256) x (256, 64) 1.8 -> 0.7 ms, the weight gradient (64, N) x (N, 256)
+2.5 -> 1.8 ms. On a 2-core Intel Xeon with AVX-512 MKL was the faster (weight gradients
+1.3-2x, most forward products 5-40 %), so Intel CPUs keep ``torch.mm``. Same fp32
+arithmetic, results equal to rounding.
 
-Where the op is missing or fails (another build, another dtype, CUDA), ``torch.mm`` runs;
-``SPAMI_DENSE=torch`` in the environment forces it (to compare the two).
+Where the op is missing or fails (another build, another dtype, CUDA), ``torch.mm`` runs.
+``SPAMI_DENSE=torch`` or ``SPAMI_DENSE=onednn`` in the environment forces one of the two.
 """
 
 from __future__ import annotations
@@ -20,10 +22,32 @@ import torch
 
 
 @cache
+def uses_onednn() -> bool:
+    """Whether the layers' products run on oneDNN here: by ``SPAMI_DENSE`` (``torch`` or
+    ``onednn``) when set, else where the kernel works and the CPU is not Intel's."""
+    choice = os.environ.get("SPAMI_DENSE", "").lower()
+    if choice == "torch":
+        return False
+    if choice != "onednn" and cpu_vendor() in {"GenuineIntel", ""}:
+        return False
+    return onednn_available()
+
+
+def cpu_vendor() -> str:
+    """The x86 CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``); '' if unknown."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+@cache
 def onednn_available() -> bool:
     """Whether torch's oneDNN linear kernel runs here and agrees with ``torch.mm``."""
-    if os.environ.get("SPAMI_DENSE", "").lower() == "torch":
-        return False
     try:
         kernel = torch.ops.mkldnn._linear_pointwise
         if not torch.backends.mkldnn.is_available():
@@ -36,12 +60,13 @@ def onednn_available() -> bool:
 
 
 def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` for 2-D tensors, without autograd; oneDNN for float32 on the CPU."""
+    """``a @ b`` for 2-D tensors, without autograd; oneDNN for float32 on the CPU where
+    :func:`uses_onednn`."""
     if not (
         a.device.type == "cpu"
         and a.dtype == torch.float32
         and b.dtype == torch.float32
-        and onednn_available()
+        and uses_onednn()
     ):
         return a @ b
     # The kernel computes p @ qᵀ for q of shape (out, in), parallel over the rows of p.

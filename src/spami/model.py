@@ -15,6 +15,7 @@ from torch import nn
 
 from spami.csr import RowBlockedCSR
 from spami.dense import matmul, relu_matmul
+from spami.fused import dgi_loss, mean_cosine
 
 
 class _TorchSparseMatmul(torch.autograd.Function):
@@ -187,11 +188,6 @@ class AttentionFusion(nn.Module):
         return (alpha.unsqueeze(-1) * stacked).sum(dim=1), alpha
 
 
-def local_context(z: torch.Tensor, context_op: SparseOperator) -> torch.Tensor:
-    """``sigmoid(l2normalize(mean of z over each spot and its kNN))``: (N, L) -> (N, L)."""
-    return torch.sigmoid(F.normalize(context_op(z), p=2, dim=1))
-
-
 def contrastive_loss(
     discriminator: Discriminator,
     z: torch.Tensor,
@@ -202,28 +198,24 @@ def contrastive_loss(
     """Deep-Graph-Infomax loss of one modality (sum of the two BCE terms of the spec).
 
     ``rows`` restricts the loss to some spots (a tile's interior); contexts still use all.
+    The element-wise part runs fused on the CPU (:func:`spami.fused.dgi_loss`).
     """
-    g = local_context(z, context_op)
-    g_corrupt = local_context(z_corrupt, context_op)
-    if rows is not None:
-        z, z_corrupt, g, g_corrupt = z[rows], z_corrupt[rows], g[rows], g_corrupt[rows]
-    ones, zeros = torch.ones_like(z[:, 0]), torch.zeros_like(z[:, 0])
-    labels = torch.cat([ones, zeros])
     # each embedding's h W serves both of its scores: two (N, L) x (L, L) products, not four
-    zw, zw_corrupt = discriminator.project(z), discriminator.project(z_corrupt)
-    logits = torch.cat([discriminator.score(zw, g), discriminator.score(zw_corrupt, g)])
-    logits_corrupt = torch.cat(
-        [discriminator.score(zw_corrupt, g_corrupt), discriminator.score(zw, g_corrupt)]
-    )
-    return F.binary_cross_entropy_with_logits(logits, labels) + F.binary_cross_entropy_with_logits(
-        logits_corrupt, labels
+    return dgi_loss(
+        discriminator.project(z),
+        discriminator.project(z_corrupt),
+        context_op(z),
+        context_op(z_corrupt),
+        discriminator.bias,
+        rows,
     )
 
 
-def cosine_loss(embeddings: list[torch.Tensor]) -> torch.Tensor:
-    """``1 - mean_i cos(Z_a,i, Z_b,i)`` averaged over all modality pairs (a < b)."""
+def cosine_loss(embeddings: list[torch.Tensor], rows: torch.Tensor | None = None) -> torch.Tensor:
+    """``1 - mean_i cos(Z_a,i, Z_b,i)`` averaged over all modality pairs (a < b), over the
+    spots ``rows`` (None = all)."""
     terms = [
-        1.0 - F.cosine_similarity(embeddings[a], embeddings[b], dim=1).mean()
+        1.0 - mean_cosine(embeddings[a], embeddings[b], rows)
         for a in range(len(embeddings))
         for b in range(a + 1, len(embeddings))
     ]

@@ -339,7 +339,7 @@ def loss_terms(
         w * torch.nn.functional.mse_loss(take(r), take(x))
         for w, r, x in zip(w_rec, recon, xs, strict=True)
     )
-    cos = w_cos * cosine_loss([take(t) for t in z]) if (w_cos != 0 and len(z) > 1) else zero
+    cos = w_cos * cosine_loss(z, rows) if (w_cos != 0 and len(z) > 1) else zero
     return {"total": csl + rec + cos, "contrastive": csl, "reconstruction": rec, "cosine": cos}
 
 

@@ -1,0 +1,83 @@
+"""The fused CPU losses equal torch's expressions of them, values and gradients."""
+
+import pytest
+import torch
+
+from spami.fused import (
+    dgi_loss,
+    dgi_loss_torch,
+    fused_available,
+    mean_cosine,
+    mean_cosine_torch,
+)
+
+pytestmark = pytest.mark.skipif(not fused_available(), reason="Numba is not installed")
+
+
+def _leaves(*shapes, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(*s, generator=generator).requires_grad_() for s in shapes]
+
+
+def _value_and_grads(fn, leaves, weight):
+    for leaf in leaves:
+        leaf.grad = None
+    value = fn(*leaves)
+    (weight * value).backward()
+    return value.detach(), [leaf.grad.clone() for leaf in leaves]
+
+
+@pytest.mark.parametrize("rows", [None, torch.tensor([0, 3, 4, 7, 19])])
+@pytest.mark.parametrize("weight", [1.0, 2.5])
+def test_fused_dgi_loss_matches_torch(rows, weight):
+    """Loss and the gradients of both projections, both contexts and the bias, over all
+    spots or a tile's interior, scaled by the loss weight."""
+    leaves = _leaves((20, 64), (20, 64), (20, 64), (20, 64), (1,))
+    with torch.no_grad():
+        leaves[2][5] = 0.0  # a spot whose context is zero: normalize's clamp
+
+    value, grads = _value_and_grads(lambda *t: dgi_loss(*t, rows=rows), leaves, weight)
+    expected, expected_grads = _value_and_grads(
+        lambda *t: dgi_loss_torch(*t, rows=rows), leaves, weight
+    )
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+    regular = torch.arange(20) != 5
+    for got, want in zip(
+        grads[:2] + grads[3:], expected_grads[:2] + expected_grads[3:], strict=True
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(grads[2][regular], expected_grads[2][regular], rtol=1e-4, atol=1e-6)
+    # the zero context: gradient / eps as torch's clamp gives, huge and rounded differently
+    torch.testing.assert_close(grads[2][5], expected_grads[2][5], rtol=0.05, atol=1e-6)
+    if rows is not None:  # spots outside the interior get no gradient
+        outside = torch.ones(20, dtype=torch.bool)
+        outside[rows] = False
+        assert torch.all(grads[0][outside] == 0)
+
+
+def test_fused_dgi_loss_of_an_uninformative_critic_is_four_log_two_halves():
+    """All scores zero: each of the 4 N binary cross-entropies is log 2; two means of 2 N."""
+    zeros = torch.zeros(30, 8)
+    context = torch.randn(30, 8)
+    loss = dgi_loss(zeros, zeros, context, context, torch.zeros(1))
+    assert loss.item() == pytest.approx(2 * torch.log(torch.tensor(2.0)).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("rows", [None, torch.tensor([1, 2, 10])])
+def test_fused_mean_cosine_matches_torch(rows):
+    leaves = _leaves((15, 64), (15, 64), seed=1)
+    value, grads = _value_and_grads(lambda a, b: mean_cosine(a, b, rows), leaves, -3.0)
+    expected, expected_grads = _value_and_grads(
+        lambda a, b: mean_cosine_torch(a, b, rows), leaves, -3.0
+    )
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_disabling_the_fused_kernels_runs_torch(monkeypatch):
+    """SPAMI_FUSED=0 gives torch's own expression (the comparison baseline)."""
+    monkeypatch.setenv("SPAMI_FUSED", "0")
+    assert not fused_available()
+    a, b = _leaves((6, 4), (6, 4))
+    assert mean_cosine(a, b).grad_fn.name() != "_FusedMeanCosineBackward"
