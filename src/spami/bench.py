@@ -227,6 +227,7 @@ def measure_training(
     """
     import torch
 
+    from spami.adam import Adam
     from spami.dense import uses_onednn
     from spami.memory import reuse_freed_memory
     from spami.presets import get_preset
@@ -253,7 +254,7 @@ def measure_training(
 
     seed_everything(seed)
     module = build_module(dims, config).to(dev)
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    optimizer = Adam(module.parameters(), lr=config.lr)
     weights = config.loss_weights(len(xs))
     # with tile_spots, an epoch is one pass over the spatial tiles (as fit_spami trains)
     tiles = training_tiles(coords, ops, config, dev)

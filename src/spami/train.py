@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +13,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from spami.adam import Adam
 from spami.errors import ConfigError, InputDataError, TrainingDivergedError
 from spami.graph import gcn_normalize, local_context_operator, spatial_knn_graph, symmetrize
 from spami.memory import reuse_freed_memory
@@ -52,8 +54,21 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))  # noqa: NPY002 - seeds third-party code using the global RNG
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _use_deterministic_kernels()
     torch.utils.deterministic.fill_uninitialized_memory = False
+
+
+def _use_deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
+    torch's compiler (``torch._inductor.config``, to pass the flag on to torch.compile,
+    which SpaMI does not use): that import pulls in torch._dynamo and sympy, about 70 MB of
+    resident memory. Where the compiler is loaded anyway, the public call runs."""
+    if "torch._inductor.config" in sys.modules or not hasattr(
+        torch._C, "_set_deterministic_algorithms"
+    ):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -145,7 +160,7 @@ def fit_spami(
     weights = balance_reconstruction(
         config.loss_weights(len(xs)), scaled, config.reconstruction_scaling
     )
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=0.0)
+    optimizer = Adam(module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     tiles = training_tiles(coords, ops, config, dev)
     with reuse_freed_memory():
