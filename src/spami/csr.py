@@ -25,7 +25,8 @@ MIN_ENTRIES_TO_SPLIT = 1_000_000  # output entries (rows x width) below which on
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def thread_pool(threads: int) -> ThreadPoolExecutor:
+    """SpaMI's pool of ``threads`` worker threads (one per thread count, made once)."""
     if threads not in _pools:
         _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="spami-csr")
     return _pools[threads]
@@ -75,6 +76,6 @@ class RowBlockedCSR:
                 out[lo:hi].ravel(),  # a view: the rows lo:hi of a C-contiguous array
             )
 
-        for future in [_pool(threads).submit(block, i) for i in range(threads)]:
+        for future in [thread_pool(threads).submit(block, i) for i in range(threads)]:
             future.result()
         return out

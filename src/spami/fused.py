@@ -1,17 +1,19 @@
 """SpaMI's two per-spot losses as fused CPU kernels (Numba): the Deep-Graph-Infomax loss
 and the mean cosine similarity, each value and gradient in one pass over the rows.
 
-In torch's eager mode each element-wise step of these losses (normalize, sigmoid, four
-critic scores, their backward passes) reads and writes a whole (N, L) array: about 40 such
-passes per modality, a third of an epoch at 10^5 spots. The kernels here compute the loss
-and its gradients row by row, each row's 64 values held in cache, and keep the gradients
-for the backward pass. Measured at 99,856 spots, 2 threads, L = 64: the DGI loss's forward
-and backward 135 -> 22 ms per modality; 7.4 -> 1.9 ms at 9,216 spots.
+In torch's eager mode each element-wise step (normalize, sigmoid, four critic scores,
+their backward passes) reads and writes a whole (N, L) array: about 40 such passes
+per modality for the DGI loss alone, a third of an epoch at 10^5 spots. The kernels compute
+row by row, each row's 64 values held in cache. Measured at 99,856 spots, 2 threads,
+L = 64: the DGI loss's forward and backward 135 -> 22 ms per modality; 7.4 -> 1.9 ms at
+9,216 spots.
 
-Same mathematics, other rounding (float32 with reassociated sums; each row's result does
-not depend on the thread count). On CUDA, for other dtypes, without Numba, or with
-``SPAMI_FUSED=0`` in the environment the torch expressions run (:func:`dgi_loss_torch`,
-:func:`mean_cosine_torch`).
+Same mathematics, other rounding (float32 with reassociated sums). Rows are split into
+blocks over torch's thread count on SpaMI's own thread pool (the kernels release the GIL);
+each row's result does not depend on the split. On CUDA, for other dtypes, without Numba,
+or with ``SPAMI_FUSED=0`` in the environment the torch expressions run
+(:func:`dgi_loss_torch`, :func:`mean_cosine_torch`). A fused attention fusion was tried
+and not kept: Numba's scalar ``tanh`` made it slower than torch's vectorized one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spami.csr import thread_pool
+
+MIN_ROWS_TO_SPLIT = 2048  # below, one thread: handing out blocks costs more than it saves
 NORMALIZE_EPS = 1e-12  # F.normalize's default
 COSINE_EPS = 1e-8  # F.cosine_similarity's default
 
@@ -56,12 +61,12 @@ def _use_fused(*tensors: torch.Tensor) -> bool:
 
 def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled once
     f32 = np.float32
-    njit = numba.njit(parallel=True, fastmath=True, cache=cache)
+    njit = numba.njit(nogil=True, fastmath=True, cache=cache)
 
     @njit
-    def dgi(p, pc, c, cc, bias, rows, scale, eps, gp, gpc, gc, gcc, row_loss, row_db):
+    def dgi(p, pc, c, cc, bias, rows, scale, eps, gp, gpc, gc, gcc, row_loss, row_db, lo, hi):
         width = p.shape[1]
-        for i in numba.prange(rows.shape[0]):
+        for i in range(lo, hi):
             r = rows[i]
             sq_c, sq_cc = f32(0.0), f32(0.0)
             for k in range(width):
@@ -116,9 +121,9 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
                 gcc[r, k] = (gcc[r, k] - cc[r, k] * f_cc) * inv_cc
 
     @njit
-    def cosine(a, b, rows, scale, eps, ga, gb, row_cos):
+    def cosine(a, b, rows, scale, eps, ga, gb, row_cos, lo, hi):
         width = a.shape[1]
-        for i in numba.prange(rows.shape[0]):
+        for i in range(lo, hi):
             r = rows[i]
             aa, bb, ab = f32(0.0), f32(0.0), f32(0.0)
             for k in range(width):
@@ -147,10 +152,21 @@ def _gradient_arrays(count: int, shape: tuple[int, int], rows) -> list[np.ndarra
     return [alloc(shape, dtype=np.float32) for _ in range(count)]
 
 
-def _set_threads() -> None:
-    import numba
-
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+def _over_rows(name: str, n_rows: int, *args) -> None:
+    """Run kernel ``name`` on rows [0, n_rows), split into blocks over torch's threads (on
+    SpaMI's own pool: Numba's OpenMP runtime, beside torch's, spun two 1-thread jobs
+    sharing two cores 40 times slower). Every row's result is the same either way."""
+    kernel = _kernels()[name]
+    threads = torch.get_num_threads()
+    if threads < 2 or n_rows < MIN_ROWS_TO_SPLIT:
+        kernel(*args, 0, n_rows)
+        return
+    bounds = np.linspace(0, n_rows, threads + 1).astype(np.int64)
+    pool = thread_pool(threads)
+    blocks = zip(bounds[:-1], bounds[1:], strict=True)
+    futures = [pool.submit(kernel, *args, lo, hi) for lo, hi in blocks]
+    for future in futures:
+        future.result()
 
 
 def _scaled(grads: tuple[torch.Tensor, ...], grad_output: torch.Tensor):
@@ -166,10 +182,9 @@ class _FusedDGI(torch.autograd.Function):
         grads = _gradient_arrays(4, tuple(p.shape), rows)
         row_loss = np.empty(len(rows_np), dtype=np.float32)
         row_db = np.empty(len(rows_np), dtype=np.float32)
-        _set_threads()
         scale = 1.0 / (2 * len(rows_np))
-        _kernels()["dgi"](*arrays, float(bias), rows_np, scale, NORMALIZE_EPS, *grads,
-                          row_loss, row_db)  # fmt: skip
+        _over_rows("dgi", len(rows_np), *arrays, float(bias), rows_np, scale, NORMALIZE_EPS,
+                   *grads, row_loss, row_db)  # fmt: skip
         ctx.grads = tuple(torch.from_numpy(g) for g in grads) + (
             torch.tensor([row_db.sum(dtype=np.float64)], dtype=bias.dtype),
         )
@@ -188,9 +203,8 @@ class _FusedMeanCosine(torch.autograd.Function):
         rows_np = _rows_array(rows, a.shape[0])
         grads = _gradient_arrays(2, tuple(a.shape), rows)
         row_cos = np.empty(len(rows_np), dtype=np.float32)
-        _set_threads()
         scale = 1.0 / len(rows_np)
-        _kernels()["cosine"](*arrays, rows_np, scale, COSINE_EPS, *grads, row_cos)
+        _over_rows("cosine", len(rows_np), *arrays, rows_np, scale, COSINE_EPS, *grads, row_cos)
         ctx.grads = tuple(torch.from_numpy(g) for g in grads)
         return torch.tensor(row_cos.sum(dtype=np.float64) * scale, dtype=a.dtype)
 
