@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import subprocess
 import sys
 import time
@@ -54,6 +55,8 @@ SCALING_COLUMNS = [
     "tile_spots",
     "malloc_mmap_threshold",
     "feature_dims",
+    "cpu",
+    "kernels",
 ]
 
 
@@ -110,6 +113,18 @@ def time_gemms(
             run()
             times.append(time.perf_counter() - start)
     return median(times[1:])
+
+
+def kernels_in_use(device) -> str:
+    """Which kernels an epoch ran on (they differ between CPUs: see :mod:`spami.dense`)."""
+    from spami.dense import uses_onednn
+    from spami.fused import fused_available
+
+    if device.type != "cpu":
+        return "torch"
+    dense = "onednn" if uses_onednn() else "torch.mm"
+    losses = "fused" if fused_available() else "torch"
+    return f"products {dense}, losses {losses}"
 
 
 def bench_grid_size(n_spots: int) -> int:
@@ -228,7 +243,7 @@ def measure_training(
     import torch
 
     from spami.adam import Adam
-    from spami.dense import uses_onednn
+    from spami.dense import cpu_info, uses_onednn
     from spami.memory import reuse_freed_memory
     from spami.presets import get_preset
     from spami.train import (
@@ -297,6 +312,8 @@ def measure_training(
         "full_training_s": full_s,
         "peak_rss_mb": training_peak_mb,
         "peak_gpu_mb": gpu_mb,
+        "cpu": cpu_info("model name") or platform.processor(),
+        "kernels": kernels_in_use(dev),
     }
 
 

@@ -35,10 +35,15 @@ def uses_onednn() -> bool:
 
 def cpu_vendor() -> str:
     """The x86 CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``); '' if unknown."""
+    return cpu_info("vendor_id")
+
+
+def cpu_info(field: str) -> str:
+    """A field of /proc/cpuinfo for the first CPU (``model name``, ...); '' if unknown."""
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
-                if line.startswith("vendor_id"):
+                if line.split(":", 1)[0].strip() == field:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
