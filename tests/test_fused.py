@@ -99,3 +99,22 @@ def test_fused_kernels_give_the_same_bits_on_one_thread_and_on_two(monkeypatch):
     (value_1, grads_1), (value_2, grads_2) = results
     assert torch.equal(value_1, value_2)
     assert all(torch.equal(a, b) for a, b in zip(grads_1, grads_2, strict=True))
+
+
+def test_fused_kernels_never_start_numbas_threading_layer():
+    """Row blocks run on SpaMI's own pool: Numba's OpenMP layer, beside torch's, slowed two
+    1-thread jobs sharing two cores 40-fold. Checked in a fresh interpreter, 2 threads."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch, numba.np.ufunc.parallel as layer\n"
+        "from spami.fused import dgi_loss, mean_cosine\n"
+        "torch.set_num_threads(2)\n"
+        "x = torch.randn(5000, 64, requires_grad=True)\n"
+        "(dgi_loss(x, x, x, x, torch.zeros(1)) + mean_cosine(x, x)).backward()\n"
+        "print(layer._is_initialized)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
