@@ -68,8 +68,8 @@ def time_gemms(
     Each layer's forward ``H W`` and its weight gradient ``Hᵀ G``; the input gradient
     ``G Wᵀ`` for every layer but the encoders' first, whose input (the features) needs none.
     ``kernel``: 'model' times the kernels the model uses (:func:`spami.dense.mm`: oneDNN on
-    non-Intel CPUs, see :func:`spami.dense.uses_onednn`), 'torch' times ``torch.mm`` (MKL on the CPU) into
-    preallocated outputs.
+    non-Intel CPUs, see :func:`spami.dense.uses_onednn`), 'torch' times ``torch.mm`` (MKL
+    on the CPU) into preallocated outputs.
     """
     import torch
 

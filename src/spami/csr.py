@@ -10,6 +10,7 @@ than they save there.
 from __future__ import annotations
 
 import atexit
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -30,6 +31,16 @@ def thread_pool(threads: int) -> ThreadPoolExecutor:
     if threads not in _pools:
         _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="spami-csr")
     return _pools[threads]
+
+
+def run_in_row_blocks(block: Callable[[int, int], object], n_rows: int, threads: int) -> None:
+    """Call ``block(lo, hi)`` on ``threads`` contiguous row ranges covering [0, n_rows), in
+    parallel on :func:`thread_pool`, and wait for all (re-raising the first error)."""
+    bounds = np.linspace(0, n_rows, threads + 1).astype(np.int64)
+    pool = thread_pool(threads)
+    futures = [pool.submit(block, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    for future in futures:
+        future.result()
 
 
 @atexit.register
@@ -58,12 +69,10 @@ class RowBlockedCSR:
         ):
             return self.matrix @ x
         out = np.zeros((n_rows, width), dtype=np.float32)
-        bounds = np.linspace(0, n_rows, threads + 1).astype(int)
         indptr, indices, data = self.matrix.indptr, self.matrix.indices, self.matrix.data
         flat_x = x.ravel()
 
-        def block(i: int) -> None:
-            lo, hi = bounds[i], bounds[i + 1]
+        def block(lo: int, hi: int) -> None:
             start, stop = indptr[lo], indptr[hi]
             _csr_matvecs(
                 hi - lo,
@@ -76,6 +85,5 @@ class RowBlockedCSR:
                 out[lo:hi].ravel(),  # a view: the rows lo:hi of a C-contiguous array
             )
 
-        for future in [thread_pool(threads).submit(block, i) for i in range(threads)]:
-            future.result()
+        run_in_row_blocks(block, n_rows, threads)
         return out

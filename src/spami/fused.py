@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spami.csr import thread_pool
+from spami.csr import run_in_row_blocks
 
 MIN_ROWS_TO_SPLIT = 2048  # below, one thread: handing out blocks costs more than it saves
 NORMALIZE_EPS = 1e-12  # F.normalize's default
@@ -160,13 +160,8 @@ def _over_rows(name: str, n_rows: int, *args) -> None:
     threads = torch.get_num_threads()
     if threads < 2 or n_rows < MIN_ROWS_TO_SPLIT:
         kernel(*args, 0, n_rows)
-        return
-    bounds = np.linspace(0, n_rows, threads + 1).astype(np.int64)
-    pool = thread_pool(threads)
-    blocks = zip(bounds[:-1], bounds[1:], strict=True)
-    futures = [pool.submit(kernel, *args, lo, hi) for lo, hi in blocks]
-    for future in futures:
-        future.result()
+    else:
+        run_in_row_blocks(lambda lo, hi: kernel(*args, lo, hi), n_rows, threads)
 
 
 def _scaled(grads: tuple[torch.Tensor, ...], grad_output: torch.Tensor):

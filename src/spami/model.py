@@ -147,7 +147,8 @@ class Discriminator(nn.Module):
     """Bilinear critic ``D(h, c) = hᵀ W c + b`` scoring (embedding, context) pairs.
 
     Initialized as ``nn.Bilinear(L, L, 1)`` with Xavier-uniform weights and zero bias (the
-    reference's choice), but evaluated as ``((h W) * c).sum(1)``: torch's bilinear kernel
+    reference's choice), but evaluated as ``((h W) * c).sum(1) + b`` inside the loss
+    (:func:`spami.fused.dgi_loss`, from :meth:`project`): torch's bilinear kernel
     materializes (N, L, L) intermediates in its backward pass and was 70 % of an epoch.
     """
 
@@ -157,16 +158,9 @@ class Discriminator(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
         nn.init.xavier_uniform_(self.weight)
 
-    def forward(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        return self.score(self.project(h), context)
-
     def project(self, h: torch.Tensor) -> torch.Tensor:
         """``h W``: computed once per embedding, it serves every context it is scored with."""
         return matmul(h, self.weight[0])
-
-    def score(self, projected: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """``D(h, c)`` from ``project(h)``."""
-        return (projected * context).sum(dim=1) + self.bias
 
 
 class AttentionFusion(nn.Module):
