@@ -55,6 +55,23 @@ def test_fused_dgi_loss_matches_torch(rows, weight):
         assert torch.all(grads[0][outside] == 0)
 
 
+def test_fused_dgi_loss_matches_torch_at_the_extremes():
+    """Contexts along one axis (normalized entries of exactly +-1, the ends of the kernel's
+    polynomial sigmoid) and scores of +-40 (a confident critic, where softplus and sigmoid
+    saturate): the same loss and gradients as torch."""
+    generator = torch.Generator().manual_seed(2)
+    context = torch.zeros(16, 8)
+    context[torch.arange(16), torch.arange(16) % 8] = torch.randn(16, generator=generator) * 5
+    projected = torch.randn(16, 8, generator=generator) * 40
+    leaves = [t.requires_grad_() for t in (projected, -projected, context, -context)]
+    leaves.append(torch.zeros(1, requires_grad=True))
+    value, grads = _value_and_grads(dgi_loss, leaves, 1.0)
+    expected, expected_grads = _value_and_grads(dgi_loss_torch, leaves, 1.0)
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
 def test_fused_dgi_loss_of_an_uninformative_critic_is_four_log_two_halves():
     """All scores zero: each of the 4 N binary cross-entropies is log 2; two means of 2 N."""
     zeros = torch.zeros(30, 8)

@@ -12,7 +12,13 @@ import scipy.sparse as sp
 import torch
 
 from spami import csr
-from spami.dense import matmul, onednn_available, relu_matmul, uses_onednn
+from spami.dense import (
+    matmul,
+    onednn_available,
+    relu_matmul,
+    uses_onednn,
+    weight_gradients_on_onednn,
+)
 from spami.graph import gcn_normalize, spatial_knn_graph, symmetrize
 from spami.model import (
     AttentionFusion,
@@ -81,8 +87,10 @@ def force_onednn(monkeypatch):
         pytest.skip("this torch build has no working oneDNN linear kernel")
     monkeypatch.setenv("SPAMI_DENSE", "onednn")
     uses_onednn.cache_clear()
+    weight_gradients_on_onednn.cache_clear()
     yield
     uses_onednn.cache_clear()
+    weight_gradients_on_onednn.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -136,6 +144,30 @@ def test_onednn_products_are_used_on_amd_and_not_on_intel(monkeypatch):
         ("AuthenticAMD", "torch"): False,
         ("GenuineIntel", "onednn"): True,
     }
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
+    reason="torch's x86-64 Linux wheels ship oneDNN; other builds may not",
+)
+def test_weight_gradients_go_to_onednn_only_with_avx512(monkeypatch):
+    """oneDNN's weight gradients need a transposed copy: on AMD they stay on oneDNN only
+    with AVX-512 (which MKL does not use there); SPAMI_DENSE=onednn puts them there anyway."""
+    monkeypatch.delenv("SPAMI_DENSE", raising=False)
+    choices = {}
+    for vendor, flags, env in [("AuthenticAMD", "fma avx2 avx512f avx512bw", None),
+                               ("AuthenticAMD", "fma avx2", None),
+                               ("AuthenticAMD", "fma avx2", "onednn"),
+                               ("GenuineIntel", "fma avx2 avx512f", None)]:  # fmt: skip
+        fields = {"vendor_id": vendor, "flags": flags}
+        monkeypatch.setattr("spami.dense.cpu_info", lambda field, f=fields: f.get(field, ""))
+        monkeypatch.setenv("SPAMI_DENSE", env or "")
+        uses_onednn.cache_clear()
+        weight_gradients_on_onednn.cache_clear()
+        choices[(vendor, flags, env)] = (uses_onednn(), weight_gradients_on_onednn())
+    uses_onednn.cache_clear()
+    weight_gradients_on_onednn.cache_clear()
+    assert list(choices.values()) == [(True, True), (True, False), (True, True), (False, False)]
 
 
 def test_dropout_keeps_one_minus_p_and_preserves_the_mean():

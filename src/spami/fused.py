@@ -8,6 +8,14 @@ row by row, each row's 64 values held in cache. Measured at 99,856 spots, 2 thre
 L = 64: the DGI loss's forward and backward 135 -> 22 ms per modality; 7.4 -> 1.9 ms at
 9,216 spots.
 
+For the loops to vectorize, the kernels use Numba's ``error_model="numpy"`` (Python's model
+checks every float division for zero, which keeps LLVM from vectorizing the loop) and the
+contexts' sigmoids take exp from a Taylor polynomial (their arguments, entries of a unit
+vector, lie in [-1, 1]; libm's exp is a scalar call). Measured on a 2-core AMD EPYC
+(Zen 3, AVX2), one thread, 9,216 spots: the DGI kernel 11.2 -> 8.1 ms (error model) ->
+4.5 ms (polynomial) -> 3.6 ms (one exp per score shared by its softplus and sigmoid,
+the four logs as one).
+
 Same mathematics, other rounding (float32 with reassociated sums). Rows are split into
 blocks over torch's thread count on SpaMI's own thread pool (the kernels release the GIL);
 each row's result does not depend on the split. On CUDA, for other dtypes, without Numba,
@@ -31,6 +39,8 @@ from spami.csr import run_in_row_blocks
 MIN_ROWS_TO_SPLIT = 2048  # below, one thread: handing out blocks costs more than it saves
 NORMALIZE_EPS = 1e-12  # F.normalize's default
 COSINE_EPS = 1e-8  # F.cosine_similarity's default
+# Taylor degree of exp on [-1, 1]: the sigmoid within 1.1e-7 of exact (float32's own: 8.5e-8)
+EXP_DEGREE = 10
 
 
 @cache
@@ -61,7 +71,23 @@ def _use_fused(*tensors: torch.Tensor) -> bool:
 
 def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled once
     f32 = np.float32
-    njit = numba.njit(nogil=True, fastmath=True, cache=cache)
+    njit = numba.njit(nogil=True, fastmath=True, error_model="numpy", cache=cache)
+    inline = numba.njit(inline="always", nogil=True, fastmath=True, error_model="numpy")
+    taylor = tuple(f32(1.0 / math.factorial(n)) for n in range(EXP_DEGREE, -1, -1))
+
+    @inline
+    def sigmoid_unit(x):
+        """sigmoid(x) for |x| <= 1 (a normalized vector's entry): exp(-x) by its Taylor
+        polynomial (error below float32 rounding there), which vectorizes; libm's exp does not."""
+        e = taylor[0]
+        for coefficient in taylor[1:]:
+            e = e * -x + coefficient
+        return f32(1.0) / (f32(1.0) + e)
+
+    @inline
+    def sigmoid_from_exp(x, e):
+        """sigmoid(x) given e = exp(-|x|), without cancellation for either sign."""
+        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
     @njit
     def dgi(p, pc, c, cc, bias, rows, scale, eps, gp, gpc, gc, gcc, row_loss, row_db, lo, hi):
@@ -77,8 +103,8 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
             inv_c, inv_cc = f32(1.0 / m_c), f32(1.0 / m_cc)
             s1, s2, s3, s4 = f32(0.0), f32(0.0), f32(0.0), f32(0.0)
             for k in range(width):  # contexts g = sigmoid(c / |c|), kept in the gradients
-                g = f32(1.0) / (f32(1.0) + math.exp(-c[r, k] * inv_c))
-                h = f32(1.0) / (f32(1.0) + math.exp(-cc[r, k] * inv_cc))
+                g = sigmoid_unit(c[r, k] * inv_c)
+                h = sigmoid_unit(cc[r, k] * inv_cc)
                 gc[r, k] = g
                 gcc[r, k] = h
                 s1 += p[r, k] * g
@@ -86,21 +112,22 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
                 s3 += pc[r, k] * h
                 s4 += p[r, k] * h
             s1, s2, s3, s4 = s1 + bias, s2 + bias, s3 + bias, s4 + bias
-            # BCE with labels 1, 0, 1, 0: softplus(-s1) + softplus(s2) + ..., computed stably
+            # BCE with labels 1, 0, 1, 0: softplus(-s1) + softplus(s2) + softplus(-s3) +
+            # softplus(s4), with softplus(x) = max(x, 0) + log(1 + e^-|x|), the four logs
+            # as one (float64); the gradients are sigmoids from the same e^-|x|
+            e1, e2 = math.exp(-abs(s1)), math.exp(-abs(s2))
+            e3, e4 = math.exp(-abs(s3)), math.exp(-abs(s4))
             row_loss[i] = (
                 max(-s1, 0.0)
-                + math.log1p(math.exp(-abs(s1)))
                 + max(s2, 0.0)
-                + math.log1p(math.exp(-abs(s2)))
                 + max(-s3, 0.0)
-                + math.log1p(math.exp(-abs(s3)))
                 + max(s4, 0.0)
-                + math.log1p(math.exp(-abs(s4)))
+                + math.log((1.0 + e1) * (1.0 + e2) * (1.0 + e3) * (1.0 + e4))
             )
-            d1 = f32((1.0 / (1.0 + math.exp(-s1)) - 1.0) * scale)
-            d2 = f32(1.0 / (1.0 + math.exp(-s2)) * scale)
-            d3 = f32((1.0 / (1.0 + math.exp(-s3)) - 1.0) * scale)
-            d4 = f32(1.0 / (1.0 + math.exp(-s4)) * scale)
+            d1 = f32(-sigmoid_from_exp(-s1, e1) * scale)  # sigmoid(s) - 1 = -sigmoid(-s)
+            d2 = f32(sigmoid_from_exp(s2, e2) * scale)
+            d3 = f32(-sigmoid_from_exp(-s3, e3) * scale)
+            d4 = f32(sigmoid_from_exp(s4, e4) * scale)
             row_db[i] = d1 + d2 + d3 + d4
             dot_c, dot_cc = f32(0.0), f32(0.0)
             for k in range(width):  # scores' and sigmoids' backward
