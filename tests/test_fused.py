@@ -135,3 +135,26 @@ def test_fused_kernels_never_start_numbas_threading_layer():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_a_second_process_loads_the_compiled_kernels_from_the_cache():
+    """Compiled once, then loaded: a new process neither compiles again (seconds, and
+    LLVM's memory on top of training's peak) nor appends another copy to the cache."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from spami.fused import _kernels, dgi_loss, mean_cosine\n"
+        "x = torch.randn(50, 8, requires_grad=True)\n"
+        "(dgi_loss(x, x, x, x, torch.zeros(1)) + mean_cosine(x, x)).backward()\n"
+        "print(sum(sum(k.stats.cache_misses.values()) for k in _kernels().values()),\n"
+        "      sum(sum(k.stats.cache_hits.values()) for k in _kernels().values()))\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert all(run.returncode == 0 for run in runs), runs[-1].stderr
+    misses, hits = map(int, runs[1].stdout.split())
+    assert (misses, hits) == (0, 2)

@@ -6,8 +6,10 @@ torch.compile uses for linear layers on the CPU), picks its code by the instruct
 Measured on a 2-core AMD EPYC with AVX-512, 2 threads, 9,216 rows: (N, 64) x (64, 256)
 1.9 -> 0.7 ms, (N, 256) x (256, 64) 1.8 -> 0.7 ms, the weight gradient (64, N) x (N, 256)
 2.5 -> 1.8 ms. On a 2-core Intel Xeon with AVX-512 MKL was the faster (weight gradients
-1.3-2x, most forward products 5-40 %), so Intel CPUs keep ``torch.mm``. Same fp32
-arithmetic, results equal to rounding.
+1.3-2x, most forward products 5-40 %), so Intel CPUs keep ``torch.mm``. On an AMD EPYC
+with AVX2 only (Zen 3) oneDNN won the forward products (9,216 rows, (N, 256) x (256, 64)
+4.7 -> 3.2 ms) but lost the weight gradients, whose transposed operand it must copy first
+(:func:`weight_gradients_on_onednn`). Same fp32 arithmetic, results equal to rounding.
 
 Where the op is missing or fails (another build, another dtype, CUDA), ``torch.mm`` runs.
 ``SPAMI_DENSE=torch`` or ``SPAMI_DENSE=onednn`` in the environment forces one of the two.

@@ -72,22 +72,10 @@ def _use_fused(*tensors: torch.Tensor) -> bool:
 def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled once
     f32 = np.float32
     njit = numba.njit(nogil=True, fastmath=True, error_model="numpy", cache=cache)
-    inline = numba.njit(inline="always", nogil=True, fastmath=True, error_model="numpy")
+    # exp(-x) on [-1, 1] by its Taylor polynomial (Horner), highest degree first. A tuple
+    # of constants, not a jitted helper: a closure over another dispatcher gets a new cache
+    # key in every process, so the kernel would be compiled (and appended to the cache) anew.
     taylor = tuple(f32(1.0 / math.factorial(n)) for n in range(EXP_DEGREE, -1, -1))
-
-    @inline
-    def sigmoid_unit(x):
-        """sigmoid(x) for |x| <= 1 (a normalized vector's entry): exp(-x) by its Taylor
-        polynomial (error below float32 rounding there), which vectorizes; libm's exp does not."""
-        e = taylor[0]
-        for coefficient in taylor[1:]:
-            e = e * -x + coefficient
-        return f32(1.0) / (f32(1.0) + e)
-
-    @inline
-    def sigmoid_from_exp(x, e):
-        """sigmoid(x) given e = exp(-|x|), without cancellation for either sign."""
-        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
     @njit
     def dgi(p, pc, c, cc, bias, rows, scale, eps, gp, gpc, gc, gcc, row_loss, row_db, lo, hi):
@@ -103,8 +91,15 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
             inv_c, inv_cc = f32(1.0 / m_c), f32(1.0 / m_cc)
             s1, s2, s3, s4 = f32(0.0), f32(0.0), f32(0.0), f32(0.0)
             for k in range(width):  # contexts g = sigmoid(c / |c|), kept in the gradients
-                g = sigmoid_unit(c[r, k] * inv_c)
-                h = sigmoid_unit(cc[r, k] * inv_cc)
+                # sigmoid of a unit vector's entry (|x| <= 1): a polynomial exp, which
+                # vectorizes (libm's exp is a scalar call), within float32 rounding there
+                x_g, x_h = c[r, k] * inv_c, cc[r, k] * inv_cc
+                e_g, e_h = taylor[0], taylor[0]
+                for coefficient in taylor[1:]:
+                    e_g = e_g * -x_g + coefficient
+                    e_h = e_h * -x_h + coefficient
+                g = f32(1.0) / (f32(1.0) + e_g)
+                h = f32(1.0) / (f32(1.0) + e_h)
                 gc[r, k] = g
                 gcc[r, k] = h
                 s1 += p[r, k] * g
@@ -124,10 +119,12 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
                 + max(s4, 0.0)
                 + math.log((1.0 + e1) * (1.0 + e2) * (1.0 + e3) * (1.0 + e4))
             )
-            d1 = f32(-sigmoid_from_exp(-s1, e1) * scale)  # sigmoid(s) - 1 = -sigmoid(-s)
-            d2 = f32(sigmoid_from_exp(s2, e2) * scale)
-            d3 = f32(-sigmoid_from_exp(-s3, e3) * scale)
-            d4 = f32(sigmoid_from_exp(s4, e4) * scale)
+            # sigmoid(s) = 1 / (1 + e) for s >= 0, e / (1 + e) below; sigmoid(s) - 1 as
+            # -sigmoid(-s), without cancellation
+            d1 = f32(-(e1 if s1 >= 0 else 1.0) / (1.0 + e1) * scale)
+            d2 = f32((1.0 if s2 >= 0 else e2) / (1.0 + e2) * scale)
+            d3 = f32(-(e3 if s3 >= 0 else 1.0) / (1.0 + e3) * scale)
+            d4 = f32((1.0 if s4 >= 0 else e4) / (1.0 + e4) * scale)
             row_db[i] = d1 + d2 + d3 + d4
             dot_c, dot_cc = f32(0.0), f32(0.0)
             for k in range(width):  # scores' and sigmoids' backward
