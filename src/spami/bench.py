@@ -117,12 +117,14 @@ def time_gemms(
 
 def kernels_in_use(device) -> str:
     """Which kernels an epoch ran on (they differ between CPUs: see :mod:`spami.dense`)."""
-    from spami.dense import uses_onednn
+    from spami.dense import uses_onednn, weight_gradients_on_onednn
     from spami.fused import fused_available
 
     if device.type != "cpu":
         return "torch"
     dense = "onednn" if uses_onednn() else "torch.mm"
+    if uses_onednn() and not weight_gradients_on_onednn():
+        dense += " (weight gradients torch.mm)"
     losses = "fused" if fused_available() else "torch"
     return f"products {dense}, losses {losses}"
 
