@@ -1,5 +1,8 @@
 """The fused CPU losses equal torch's expressions of them, values and gradients."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -118,12 +121,16 @@ def test_fused_kernels_give_the_same_bits_on_one_thread_and_on_two(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(grads_1, grads_2, strict=True))
 
 
+def _stdout_of_fresh_python(script: str) -> str:
+    """What ``script`` prints in a new interpreter (which must exit cleanly)."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_fused_kernels_never_start_numbas_threading_layer():
     """Row blocks run on SpaMI's own pool: Numba's OpenMP layer, beside torch's, slowed two
     1-thread jobs sharing two cores 40-fold. Checked in a fresh interpreter, 2 threads."""
-    import subprocess
-    import sys
-
     script = (
         "import torch, numba.np.ufunc.parallel as layer\n"
         "from spami.fused import dgi_loss, mean_cosine\n"
@@ -132,17 +139,12 @@ def test_fused_kernels_never_start_numbas_threading_layer():
         "(dgi_loss(x, x, x, x, torch.zeros(1)) + mean_cosine(x, x)).backward()\n"
         "print(layer._is_initialized)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert _stdout_of_fresh_python(script).strip() == "False"
 
 
 def test_a_second_process_loads_the_compiled_kernels_from_the_cache():
     """Compiled once, then loaded: a new process neither compiles again (seconds, and
     LLVM's memory on top of training's peak) nor appends another copy to the cache."""
-    import subprocess
-    import sys
-
     script = (
         "import torch\n"
         "from spami.fused import _kernels, dgi_loss, mean_cosine\n"
@@ -151,10 +153,6 @@ def test_a_second_process_loads_the_compiled_kernels_from_the_cache():
         "print(sum(sum(k.stats.cache_misses.values()) for k in _kernels().values()),\n"
         "      sum(sum(k.stats.cache_hits.values()) for k in _kernels().values()))\n"
     )
-    runs = [
-        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-        for _ in range(2)
-    ]
-    assert all(run.returncode == 0 for run in runs), runs[-1].stderr
-    misses, hits = map(int, runs[1].stdout.split())
+    _stdout_of_fresh_python(script)  # compiles, or loads what an earlier run compiled
+    misses, hits = map(int, _stdout_of_fresh_python(script).split())
     assert (misses, hits) == (0, 2)
