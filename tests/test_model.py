@@ -12,8 +12,10 @@ import scipy.sparse as sp
 import torch
 
 from spami import csr
+from spami import fused as fused_kernels
 from spami.dense import (
     matmul,
+    matmul_bias_relu,
     onednn_available,
     relu_matmul,
     uses_onednn,
@@ -78,6 +80,69 @@ def test_relu_then_gemm_matches_autograd_relu():
     torch.testing.assert_close(fused, reference)
     torch.testing.assert_close(grads[0], h.grad)
     torch.testing.assert_close(grads[1], w.grad)
+
+
+@pytest.mark.parametrize("dense", ["torch", "onednn"])
+@pytest.mark.parametrize("numba_backward", [False, True])
+def test_product_bias_relu_matches_autograd(monkeypatch, dense, numba_backward):
+    """relu(x W + b) in one kernel, its backward (ReLU mask and bias sum in one pass): the
+    values and gradients of autograd's separate operations."""
+    if dense == "onednn" and not onednn_available():
+        pytest.skip("this torch build has no working oneDNN linear kernel")
+    if numba_backward and not fused_kernels.fused_available():
+        pytest.skip("Numba is not available")
+    monkeypatch.setenv("SPAMI_DENSE", dense)
+    monkeypatch.setattr(
+        fused_kernels, "MIN_ENTRIES_RELU_BACKWARD", 0 if numba_backward else 1 << 40
+    )
+    monkeypatch.setattr(fused_kernels, "MIN_ROWS_TO_SPLIT", 0)  # row blocks on two threads
+    uses_onednn.cache_clear()
+    torch.manual_seed(0)
+    x = torch.randn(300, 20, requires_grad=True)
+    w = torch.randn(20, 64, requires_grad=True)
+    b = torch.randn(64, requires_grad=True)
+    upstream = torch.randn(300, 64)
+    try:
+        out = matmul_bias_relu(x, w, b)
+        (out * upstream).sum().backward()
+    finally:
+        uses_onednn.cache_clear()
+    grads = [t.grad.clone() for t in (x, w, b)]
+    x.grad = w.grad = b.grad = None
+    reference = torch.relu(x @ w + b)
+    (reference * upstream).sum().backward()
+    assert 0.2 < (out > 0).float().mean() < 0.8  # the mask matters
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-4)
+    for got, t in zip(grads, (x, w, b), strict=True):
+        torch.testing.assert_close(got, t.grad, rtol=1e-5, atol=1e-3)
+
+
+def test_fused_relu_backward_sums_in_float64_and_zeroes_in_place():
+    """The Numba pass gives threshold_backward's gradient bit for bit and the column sums
+    of a large gradient correctly rounded (accumulated in float64)."""
+    if not fused_kernels.fused_available():
+        pytest.skip("Numba is not available")
+    rng = np.random.default_rng(0)
+    n = (1 << 22) // 64  # just at the size where the fused pass takes over
+    act = torch.from_numpy(np.maximum(rng.standard_normal((n, 64), dtype=np.float32), 0))
+    grad = torch.from_numpy(rng.standard_normal((n, 64), dtype=np.float32) + 10.0)
+    expected_grad = torch.where(act > 0, grad, torch.zeros(()))
+    exact = expected_grad.double().sum(0)
+    sums = fused_kernels.relu_backward_bias_sum_(grad, act)
+    assert torch.equal(grad, expected_grad)
+    assert sums.dtype == torch.float32 and sums.shape == (64,)
+    error = (sums.double() - exact).abs().numpy()
+    half_ulp = np.spacing(exact.abs().numpy().astype(np.float32)) / 2
+    assert (error <= half_ulp).all()  # correctly rounded: float32 can do no better
+
+
+def test_relu_output_only_on_a_widening_layer(graph):
+    """The fused bias + ReLU needs Â applied first: a shrinking layer refuses it."""
+    from spami.model import GCNLayer
+
+    _, norm = graph
+    with pytest.raises(ValueError, match="widens"):
+        GCNLayer(16, 8)(torch.randn(40, 16), SparseOperator(norm, symmetric=True), relu_output=True)
 
 
 @pytest.fixture

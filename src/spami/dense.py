@@ -22,6 +22,8 @@ from functools import cache
 
 import torch
 
+from spami.fused import relu_backward_bias_sum_
+
 
 @cache
 def uses_onednn() -> bool:
@@ -116,6 +118,15 @@ def _linear(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(p, q, None, "none", [None], "")
 
 
+def mm_bias_relu(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``relu(a @ b + bias)`` without autograd: one oneDNN kernel (bias and ReLU applied to
+    each output tile while it is in cache, bit for bit the separate operations) where
+    :func:`mm` runs on oneDNN, else ``a @ b`` then the bias and the ReLU in place."""
+    if a.device.type == "cpu" and a.dtype == torch.float32 and uses_onednn():
+        return torch.ops.mkldnn._linear_pointwise(a, b.T, bias, "relu", [None], "")
+    return mm(a, b).add_(bias).relu_()
+
+
 class _Matmul(torch.autograd.Function):
     """``x @ w`` whose three products (forward, both gradients) go through :func:`mm`."""
 
@@ -155,9 +166,40 @@ class _ReluMatmul(torch.autograd.Function):
         return grad_a, mm(a.T, grad)
 
 
+class _MatmulBiasRelu(torch.autograd.Function):
+    """``relu(x @ w + b)``: the product, bias and ReLU in one pass forward
+    (:func:`mm_bias_relu`); backward, the ReLU's mask and the bias's gradient (a column sum)
+    in one pass over the incoming gradient (:func:`spami.fused.relu_backward_bias_sum_`).
+
+    At 99,856 spots a separate bias addition, ReLU, ReLU backward and column sum each read
+    and wrote an (N, 256) array: about 15 ms per layer, six such layers per epoch.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b):  # noqa: D102
+        a = mm_bias_relu(x.detach(), w.detach(), b.detach())
+        ctx.save_for_backward(x, w, a)
+        return a
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        x, w, a = ctx.saved_tensors
+        # grad is the fresh gradient of a from its one consumer (the next layer's product):
+        # the ReLU's backward overwrites it with the pre-activation's gradient
+        grad_b = relu_backward_bias_sum_(grad, a)
+        grad_x = mm(grad, w.T) if ctx.needs_input_grad[0] else None
+        return grad_x, mm(x.T, grad), grad_b
+
+
 def matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``x @ w`` with autograd, for (N, a) x (a, b) tensors."""
     return _Matmul.apply(x, w)
+
+
+def matmul_bias_relu(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``relu(x @ w + b)`` with autograd, for (N, a) x (a, b) tensors and a bias (b,); the
+    result must have one consumer that does not modify it (its gradient is overwritten)."""
+    return _MatmulBiasRelu.apply(x, w, b)
 
 
 def relu_matmul(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

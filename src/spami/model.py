@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spami.csr import RowBlockedCSR
-from spami.dense import matmul, relu_matmul
+from spami.dense import matmul, matmul_bias_relu, relu_matmul
 from spami.fused import dgi_loss, mean_cosine
 
 
@@ -99,18 +99,32 @@ class GCNLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_dim))
         nn.init.xavier_uniform_(self.weight)
 
+    @property
+    def widens(self) -> bool:
+        """Whether the layer's output is wider than its input (then Â is applied first)."""
+        return self.weight.shape[1] > self.weight.shape[0]
+
     def forward(
-        self, x: torch.Tensor, propagate: SparseOperator, relu_input: bool = False
+        self,
+        x: torch.Tensor,
+        propagate: SparseOperator,
+        relu_input: bool = False,
+        relu_output: bool = False,
     ) -> torch.Tensor:
-        """``Â x W + b``, or ``Â relu(x) W + b`` with ``relu_input`` (x is then overwritten)."""
+        """``Â x W + b``; ``Â relu(x) W + b`` with ``relu_input`` (x is then overwritten);
+        ``relu(Â x W + b)`` with ``relu_output`` (only for a layer that :attr:`widens`)."""
         # Multiply by W first when it shrinks the width: the sparse product is then cheaper.
         # The bias goes in place into the fresh product (no backward pass needs it): one
         # (N, out) allocation less per layer, the same numbers.
-        if self.weight.shape[1] <= self.weight.shape[0]:
+        if not self.widens:
+            if relu_output:
+                raise ValueError("relu_output needs a layer that widens its input")
             product = relu_matmul(x, self.weight) if relu_input else matmul(x, self.weight)
             return propagate(product).add_(self.bias)
         if relu_input:
             x = F.relu(x, inplace=True)
+        if relu_output:  # product, bias and ReLU in one kernel
+            return matmul_bias_relu(propagate(x), self.weight, self.bias)
         return matmul(propagate(x), self.weight).add_(self.bias)
 
 
@@ -125,6 +139,10 @@ class GCNStack(nn.Module):
 
     def forward(self, x: torch.Tensor, propagate: SparseOperator) -> torch.Tensor:
         h = dropout(x, self.dropout, self.training)
+        # the ReLU goes where it costs no pass of its own: into the first layer's product
+        # when that layer widens (Â x first), else into the second layer's product
+        if self.first.widens:
+            return self.second(self.first(h, propagate, relu_output=True), propagate)
         return self.second(self.first(h, propagate), propagate, relu_input=True)
 
 
