@@ -136,6 +136,36 @@ def test_fused_relu_backward_sums_in_float64_and_zeroes_in_place():
     assert (error <= half_ulp).all()  # correctly rounded: float32 can do no better
 
 
+@pytest.mark.parametrize(
+    ("width_in", "hidden", "width_out"), [(8, 16, 4), (8, 16, 40), (24, 16, 4)]
+)
+def test_gcn_stack_matches_dense_reference(graph, width_in, hidden, width_out):
+    """Â relu(Â x W1 + b1) W2 + b2 and its gradients, whichever layers widen (and so where
+    the ReLU is fused)."""
+    from spami.model import GCNStack
+
+    _, norm = graph
+    torch.manual_seed(0)
+    stack = GCNStack(width_in, hidden, width_out, dropout=0.0)
+    with torch.no_grad():
+        for layer in (stack.first, stack.second):
+            layer.bias.normal_()
+    x = torch.randn(40, width_in, requires_grad=True)
+    upstream = torch.randn(40, width_out)
+    (stack(x, SparseOperator(norm, symmetric=True)) * upstream).sum().backward()
+    params = [x, stack.first.weight, stack.first.bias, stack.second.weight, stack.second.bias]
+    grads = [p.grad.clone() for p in params]
+    for p in params:
+        p.grad = None
+    a = torch.tensor(norm.toarray(), dtype=torch.float32)
+    hidden_act = torch.relu(a @ x @ stack.first.weight + stack.first.bias)
+    reference = a @ hidden_act @ stack.second.weight + stack.second.bias
+    (reference * upstream).sum().backward()
+    torch.testing.assert_close(stack(x.detach(), SparseOperator(norm, symmetric=True)), reference)
+    for got, p in zip(grads, params, strict=True):
+        torch.testing.assert_close(got, p.grad, rtol=1e-4, atol=1e-4)
+
+
 def test_relu_output_only_on_a_widening_layer(graph):
     """The fused bias + ReLU needs Â applied first: a shrinking layer refuses it."""
     from spami.model import GCNLayer
