@@ -16,6 +16,10 @@ vector, lie in [-1, 1]; libm's exp is a scalar call). Measured on a 2-core AMD E
 4.5 ms (polynomial) -> 3.6 ms (one exp per score shared by its softplus and sigmoid,
 the four logs as one).
 
+A third kernel serves the GCN layers (:func:`relu_backward_bias_sum_`, used by
+:func:`spami.dense.matmul_bias_relu`): the ReLU's backward and the bias's gradient in one
+pass over an (N, 256) gradient instead of two.
+
 Same mathematics, other rounding (float32 with reassociated sums). Rows are split into
 blocks over torch's thread count on SpaMI's own thread pool (the kernels release the GIL);
 each row's result does not depend on the split. On CUDA, for other dtypes, without Numba,
