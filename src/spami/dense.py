@@ -91,15 +91,21 @@ def onednn_available() -> bool:
         return False
 
 
-def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` for 2-D tensors, without autograd; oneDNN for float32 on the CPU where
+def _on_onednn(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether the product of a and b runs on oneDNN: float32 on the CPU, where
     :func:`uses_onednn`."""
-    if not (
+    return (
         a.device.type == "cpu"
         and a.dtype == torch.float32
         and b.dtype == torch.float32
         and uses_onednn()
-    ):
+    )
+
+
+def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` for 2-D tensors, without autograd; oneDNN for float32 on the CPU where
+    :func:`uses_onednn`."""
+    if not _on_onednn(a, b):
         return a @ b
     # The kernel computes p @ qᵀ for q of shape (out, in), parallel over the rows of p.
     (m, k), n = a.shape, b.shape[1]
@@ -122,7 +128,7 @@ def mm_bias_relu(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor) -> torch.
     """``relu(a @ b + bias)`` without autograd: one oneDNN kernel (bias and ReLU applied to
     each output tile while it is in cache, bit for bit the separate operations) where
     :func:`mm` runs on oneDNN, else ``a @ b`` then the bias and the ReLU in place."""
-    if a.device.type == "cpu" and a.dtype == torch.float32 and uses_onednn():
+    if _on_onednn(a, b):
         return torch.ops.mkldnn._linear_pointwise(a, b.T, bias, "relu", [None], "")
     return mm(a, b).add_(bias).relu_()
 

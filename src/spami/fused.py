@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -191,16 +192,22 @@ def _gradient_arrays(count: int, shape: tuple[int, int], rows) -> list[np.ndarra
     return [alloc(shape, dtype=np.float32) for _ in range(count)]
 
 
-def _over_rows(name: str, n_rows: int, *args) -> None:
-    """Run kernel ``name`` on rows [0, n_rows), split into blocks over torch's threads (on
-    SpaMI's own pool: Numba's OpenMP runtime, beside torch's, spun two 1-thread jobs
-    sharing two cores 40 times slower). Every row's result is the same either way."""
-    kernel = _kernels()[name]
+def _in_row_blocks(block: Callable[[int, int], object], n_rows: int) -> None:
+    """Call ``block(lo, hi)`` on rows [0, n_rows), split into blocks over torch's threads
+    (on SpaMI's own pool: Numba's OpenMP runtime, beside torch's, spun two 1-thread jobs
+    sharing two cores 40 times slower), or once on all rows when small."""
     threads = torch.get_num_threads()
     if threads < 2 or n_rows < MIN_ROWS_TO_SPLIT:
-        kernel(*args, 0, n_rows)
+        block(0, n_rows)
     else:
-        run_in_row_blocks(lambda lo, hi: kernel(*args, lo, hi), n_rows, threads)
+        run_in_row_blocks(block, n_rows, threads)
+
+
+def _over_rows(name: str, n_rows: int, *args) -> None:
+    """Run kernel ``name`` on rows [0, n_rows) in :func:`_in_row_blocks`. Every row's
+    result is the same either way."""
+    kernel = _kernels()[name]
+    _in_row_blocks(lambda lo, hi: kernel(*args, lo, hi), n_rows)
 
 
 def _scaled(grads: tuple[torch.Tensor, ...], grad_output: torch.Tensor):
@@ -311,11 +318,7 @@ def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> tor
         sums[lo] = np.zeros(width, dtype=np.float64)
         kernel(g, a, sums[lo], lo, hi)
 
-    threads = torch.get_num_threads()
-    if threads < 2 or n_rows < MIN_ROWS_TO_SPLIT:
-        block(0, n_rows)
-    else:
-        run_in_row_blocks(block, n_rows, threads)
+    _in_row_blocks(block, n_rows)
     total = np.sum([sums[lo] for lo in sorted(sums)], axis=0)  # a fixed order: deterministic
     return torch.from_numpy(total.astype(np.float32))
 
