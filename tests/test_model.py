@@ -29,7 +29,6 @@ from spami.model import (
     SparseOperator,
     contrastive_loss,
     cosine_loss,
-    dropout,
 )
 
 
@@ -265,15 +264,6 @@ def test_weight_gradients_go_to_onednn_only_with_avx512(monkeypatch):
     uses_onednn.cache_clear()
     weight_gradients_on_onednn.cache_clear()
     assert list(choices.values()) == [(True, True), (True, False), (True, True), (False, False)]
-
-
-def test_dropout_keeps_one_minus_p_and_preserves_the_mean():
-    torch.manual_seed(0)
-    x = torch.ones(100_000, 4)
-    out = dropout(x, 0.15, training=True)
-    assert (out == 0).float().mean().item() == pytest.approx(0.15, abs=0.005)
-    assert out.mean().item() == pytest.approx(1.0, abs=0.01)
-    assert dropout(x, 0.15, training=False) is x
 
 
 def test_attention_weights_sum_to_one_per_spot():
