@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from spami.cluster import leiden_n_clusters
 from spami.errors import TrainingDivergedError
@@ -12,7 +13,7 @@ from spami.metrics import supervised_scores
 from spami.preprocess import preprocess_mudata
 from spami.presets import get_preset
 from spami.simulate import simulate
-from spami.train import fit_spami
+from spami.train import fit_spami, take_rows
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +101,10 @@ def test_spami_reaches_ari_090_on_default_rna_adt_and_beats_each_modality(rna_ad
     np.testing.assert_allclose(result.attention.sum(axis=1), 1.0, rtol=1e-5)
     genes, names = result.gene_space["rna"]
     assert genes.shape == (rna_adt.n_obs, len(names))
+
+
+def test_take_rows_equals_torch_indexing_for_a_permutation_and_a_tile():
+    x = torch.randn(300, 7)
+    for index in (torch.randperm(300), torch.tensor([5, 5, 0, 299])):
+        taken = take_rows(x, index)
+        assert taken.dtype == x.dtype and torch.equal(taken, x[index])

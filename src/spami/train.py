@@ -298,8 +298,17 @@ def training_tiles(coords: np.ndarray, ops: GraphOperators, config: SpaMIConfig,
 def train_epoch(module, optimizer, xs, perm, ops, tiles, weights, generator) -> dict[str, float]:
     """One epoch: a full-batch step (``tiles`` None) or one pass over the tiles."""
     if tiles is None:
-        return train_step(module, optimizer, xs, [x[perm] for x in xs], ops, weights)
+        return train_step(module, optimizer, xs, [take_rows(x, perm) for x in xs], ops, weights)
     return _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator)
+
+
+def take_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[index]`` for a 1-D integer index. On the CPU NumPy's ``take`` copies the rows:
+    3-6x faster than torch's advanced indexing at 99,856 x 100 (9 against 30-60 ms); the
+    same values."""
+    if x.device.type == "cpu" and index.device.type == "cpu" and not x.requires_grad:
+        return torch.from_numpy(np.take(x.numpy(), index.numpy(), axis=0))
+    return x[index]
 
 
 def _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict[str, float]:
@@ -313,8 +322,8 @@ def _tiled_epoch(module, optimizer, xs, perm, tiles, weights, generator) -> dict
         values = train_step(
             module,
             optimizer,
-            [x[nodes] for x in xs],
-            [x[perm[nodes]] for x in xs],
+            [take_rows(x, nodes) for x in xs],
+            [take_rows(x, perm[nodes]) for x in xs],
             tile.ops,
             weights,
             tile.interior_tensor,
