@@ -54,7 +54,7 @@ def _compile(numba, cache: bool):
     s27, s30, s31, s32 = u64(27), u64(30), u64(31), u64(32)
 
     @numba.njit(nogil=True, fastmath=True, error_model="numpy", cache=cache)
-    def keep_and_scale(x, out, key, threshold, scale, lo, hi):
+    def masked_scale_kernel(x, out, key, threshold, scale, lo, hi):
         # indices from 0 within slices: non-negative to the compiler, which then vectorizes
         # plain loads and stores (with range(lo, hi) it emitted gathers for wraparound)
         x_block, out_block, first = x[lo:hi], out[lo:hi], key + u64(lo + 1) * gamma
@@ -65,7 +65,7 @@ def _compile(numba, cache: bool):
             z = z ^ (z >> s31)
             out_block[j] = x_block[j] * scale if (z >> s32) >= threshold else f32(0.0)
 
-    return keep_and_scale
+    return masked_scale_kernel
 
 
 def mask_bits(key: int, n: int) -> np.ndarray:
