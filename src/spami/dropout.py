@@ -26,8 +26,7 @@ from functools import cache
 import numpy as np
 import torch
 
-from spami.csr import run_in_row_blocks
-from spami.fused import fused_available
+from spami.fused import compile_with_numba, fused_available, in_row_blocks
 
 GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (the golden ratio in 64 bits)
 MIX1, MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # its finalizer's multipliers
@@ -38,14 +37,7 @@ MIN_ENTRIES_TO_SPLIT = 1 << 16  # below, one thread: handing out blocks costs mo
 @cache
 def _kernel():
     """The compiled Numba kernel (cached on disk), or None without Numba."""
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba comes with scanpy
-        return None
-    try:
-        return _compile(numba, cache=True)
-    except RuntimeError:  # no writable cache directory: compile in every process
-        return _compile(numba, cache=False)
+    return compile_with_numba(_compile)
 
 
 def _compile(numba, cache: bool):
@@ -101,11 +93,7 @@ def keep_and_scale(x: torch.Tensor, p: float, key: int) -> torch.Tensor:
         def block(lo: int, hi: int) -> None:
             kernel(flat, out, key64, threshold64, scale, lo, hi)
 
-        threads = torch.get_num_threads()
-        if threads < 2 or flat.size < MIN_ENTRIES_TO_SPLIT:
-            block(0, flat.size)
-        else:
-            run_in_row_blocks(block, flat.size, threads)
+        in_row_blocks(block, flat.size, MIN_ENTRIES_TO_SPLIT)  # the entries as rows
     return torch.from_numpy(out).view(x.shape)
 
 

@@ -50,17 +50,23 @@ COSINE_EPS = 1e-8  # F.cosine_similarity's default
 EXP_DEGREE = 10
 
 
-@cache
-def _kernels():
-    """The compiled kernels (compiled on first use, cached on disk), or None without Numba."""
+def compile_with_numba(compile_kernels: Callable):
+    """``compile_kernels(numba, cache)``'s result, cached on disk where a cache directory is
+    writable (else compiled in every process); None without Numba."""
     try:
         import numba
     except ImportError:  # pragma: no cover - numba comes with scanpy
         return None
     try:
-        return _compile(numba, cache=True)
+        return compile_kernels(numba, cache=True)
     except RuntimeError:  # no writable cache directory: compile in every process
-        return _compile(numba, cache=False)
+        return compile_kernels(numba, cache=False)
+
+
+@cache
+def _kernels():
+    """The compiled kernels (compiled on first use, cached on disk), or None without Numba."""
+    return compile_with_numba(_compile)
 
 
 def fused_available() -> bool:
@@ -192,22 +198,25 @@ def _gradient_arrays(count: int, shape: tuple[int, int], rows) -> list[np.ndarra
     return [alloc(shape, dtype=np.float32) for _ in range(count)]
 
 
-def _in_row_blocks(block: Callable[[int, int], object], n_rows: int) -> None:
+def in_row_blocks(
+    block: Callable[[int, int], object], n_rows: int, min_rows: int | None = None
+) -> None:
     """Call ``block(lo, hi)`` on rows [0, n_rows), split into blocks over torch's threads
     (on SpaMI's own pool: Numba's OpenMP runtime, beside torch's, spun two 1-thread jobs
-    sharing two cores 40 times slower), or once on all rows when small."""
+    sharing two cores 40 times slower), or once on all rows when fewer than ``min_rows``
+    (default :data:`MIN_ROWS_TO_SPLIT`)."""
     threads = torch.get_num_threads()
-    if threads < 2 or n_rows < MIN_ROWS_TO_SPLIT:
+    if threads < 2 or n_rows < (MIN_ROWS_TO_SPLIT if min_rows is None else min_rows):
         block(0, n_rows)
     else:
         run_in_row_blocks(block, n_rows, threads)
 
 
 def _over_rows(name: str, n_rows: int, *args) -> None:
-    """Run kernel ``name`` on rows [0, n_rows) in :func:`_in_row_blocks`. Every row's
+    """Run kernel ``name`` on rows [0, n_rows) in :func:`in_row_blocks`. Every row's
     result is the same either way."""
     kernel = _kernels()[name]
-    _in_row_blocks(lambda lo, hi: kernel(*args, lo, hi), n_rows)
+    in_row_blocks(lambda lo, hi: kernel(*args, lo, hi), n_rows)
 
 
 def _scaled(grads: tuple[torch.Tensor, ...], grad_output: torch.Tensor):
@@ -318,7 +327,7 @@ def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> tor
         sums[lo] = np.zeros(width, dtype=np.float64)
         kernel(g, a, sums[lo], lo, hi)
 
-    _in_row_blocks(block, n_rows)
+    in_row_blocks(block, n_rows)
     total = np.sum([sums[lo] for lo in sorted(sums)], axis=0)  # a fixed order: deterministic
     return torch.from_numpy(total.astype(np.float32))
 
