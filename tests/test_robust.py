@@ -38,8 +38,10 @@ def test_robust_preset_differs_from_simulated_only_in_documented_options():
         for name in SpaMIConfig.__dataclass_fields__
         if getattr(robust, name) != getattr(faithful, name)
     }
-    assert changed == {"reconstruction_scaling", "weights"}
-    assert robust.weights[:4] == faithful.weights[:4] and robust.weights[4] < faithful.weights[4]
+    assert changed == {"reconstruction_scaling", "weights", "lr"}
+    assert robust.weights[:3] == faithful.weights[:3]
+    assert robust.weights[3] > faithful.weights[3] and robust.weights[4] < faithful.weights[4]
+    assert robust.lr < faithful.lr
 
 
 def test_unknown_option_values_raise_config_errors():
