@@ -199,14 +199,13 @@ def _gradient_arrays(count: int, shape: tuple[int, int], rows) -> list[np.ndarra
 
 
 def in_row_blocks(
-    block: Callable[[int, int], object], n_rows: int, min_rows: int | None = None
+    block: Callable[[int, int], object], n_rows: int, min_rows: int = MIN_ROWS_TO_SPLIT
 ) -> None:
     """Call ``block(lo, hi)`` on rows [0, n_rows), split into blocks over torch's threads
     (on SpaMI's own pool: Numba's OpenMP runtime, beside torch's, spun two 1-thread jobs
-    sharing two cores 40 times slower), or once on all rows when fewer than ``min_rows``
-    (default :data:`MIN_ROWS_TO_SPLIT`)."""
+    sharing two cores 40 times slower), or once on all rows when fewer than ``min_rows``."""
     threads = torch.get_num_threads()
-    if threads < 2 or n_rows < (MIN_ROWS_TO_SPLIT if min_rows is None else min_rows):
+    if threads < 2 or n_rows < min_rows:
         block(0, n_rows)
     else:
         run_in_row_blocks(block, n_rows, threads)
