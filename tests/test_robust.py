@@ -44,6 +44,22 @@ def test_robust_preset_differs_from_simulated_only_in_documented_options():
     assert robust.lr < faithful.lr
 
 
+def test_robust_preset_concatenates_on_rna_and_protein_only():
+    robust = get_preset("robust")
+    assert get_preset("robust", kinds=["rna", "atac"]) == robust
+    assert get_preset("robust", kinds=["rna", "adt", "atac"]) == robust
+    assert get_preset("simulated", kinds=["rna", "adt"]) == get_preset("simulated")
+    protein = get_preset("robust", kinds=["adt", "rna"])
+    changed = {
+        name
+        for name in SpaMIConfig.__dataclass_fields__
+        if getattr(protein, name) != getattr(robust, name)
+    }
+    assert changed == {"fusion", "weights"}
+    assert protein.fusion == "concat"
+    assert protein.weights[:4] == robust.weights[:4] and protein.weights[4] < robust.weights[4]
+
+
 def test_unknown_option_values_raise_config_errors():
     with pytest.raises(ConfigError, match="input_scaling"):
         SpaMIConfig(input_scaling="zscore")
@@ -90,26 +106,31 @@ def robust_result(complementary):
     return integrate(complementary, preset="robust", seed=0, threads=1, progress=False)
 
 
+@pytest.fixture(scope="module")
+def faithful_result(complementary):
+    return integrate(complementary, preset="simulated", seed=0, threads=1, progress=False)
+
+
 def test_robust_beats_faithful_and_matches_smoothing_on_complementary_data(
-    complementary, robust_result
+    complementary, robust_result, faithful_result
 ):
     truth = complementary.obs["ground_truth"]
     robust = leiden_ari(robust_result.embedding, truth)
-    faithful_result = integrate(
-        complementary, preset="simulated", seed=0, threads=1, progress=False
-    )
     faithful = leiden_ari(faithful_result.embedding, truth)
     smoothed = leiden_ari(smoothing.integrate(complementary, seed=0).embedding, truth)
     assert robust >= faithful + 0.15, f"robust {robust:.3f} vs faithful {faithful:.3f}"
     assert robust >= smoothed - 0.05, f"robust {robust:.3f} vs smoothing {smoothed:.3f}"
 
 
-def test_diagnosis_tables_have_their_columns(complementary, robust_result):
+def test_diagnosis_tables_have_their_columns(complementary, robust_result, faithful_result):
     scores = modality_partition_scores(robust_result, complementary, seed=0)
     assert set(scores["embedding"]) == {"integrated", "Z:rna", "Z:adt"}
     assert set(scores["annotation"]) == {"ground_truth", "partition_a", "partition_b"}
     assert scores["probe"].between(0, 1).all()
-    attention = attention_summary(robust_result, complementary)
+    # robust concatenates on RNA + protein: no attention weights to summarize
+    assert robust_result.attention is None
+    assert attention_summary(robust_result, complementary).empty
+    attention = attention_summary(faithful_result, complementary)
     overall = attention[attention["annotation"] == "all"]
     assert overall["mean_weight"].sum() == pytest.approx(1.0, rel=1e-5)
     history = loss_history_frame(robust_result, every=100)

@@ -42,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     integ = sub.add_parser("integrate", help="integrate the modalities of a .h5mu file with SpaMI")
     integ.add_argument("input", help="input MuData (.h5mu) following the data contract")
     integ.add_argument("-o", "--output", required=True, help="output .h5mu (input + results)")
-    integ.add_argument("--preset", default="simulated", choices=sorted(PRESETS))
+    integ.add_argument(
+        "--preset",
+        default="simulated",
+        choices=sorted(PRESETS),
+        help="the paper's settings for a dataset, or 'robust' (ours; on RNA + protein it "
+        "concatenates the modality embeddings: docs/robust_preset.md)",
+    )
     integ.add_argument("--epochs", type=int)
     integ.add_argument("--lr", type=float)
     integ.add_argument("--k", type=int, help="spatial neighbours per spot")

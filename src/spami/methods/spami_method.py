@@ -25,7 +25,7 @@ from spami.data import spatial_coordinates
 from spami.errors import ConfigError
 from spami.graph import shuffle_coordinates as shuffled
 from spami.methods.base import IntegrationResult
-from spami.preprocess import ModalityFeatures, preprocess_mudata
+from spami.preprocess import ModalityFeatures, preprocess_mudata, resolve_kinds
 from spami.presets import SpaMIConfig, get_preset
 from spami.train import fit_spami
 
@@ -66,14 +66,15 @@ def integrate(
 ) -> IntegrationResult:
     """Preprocess ``mdata``, train SpaMI and return its embeddings, attention and reconstructions."""
     prep = {key: settings.pop(key) for key in PREPROCESS_KEYS if key in settings}
-    config: SpaMIConfig = get_preset(preset).with_overrides(**settings)
-    prep = {**config.preprocess, **prep}
     used = select_modalities(list(mdata.mod), modalities)
     if exclude_modalities is not None:
         dropped = set(select_modalities(list(mdata.mod), exclude_modalities))
         used = [name for name in used if name not in dropped]
     if not used:
         raise ConfigError("No modality left to integrate after 'modalities'/'exclude_modalities'.")
+    used_kinds = [resolve_kinds(mdata, kinds)[name] for name in used]
+    config: SpaMIConfig = get_preset(preset, kinds=used_kinds).with_overrides(**settings)
+    prep = {**config.preprocess, **prep}
 
     started = time.perf_counter()
     features = preprocess_mudata(mdata, kinds=kinds, seed=seed, **prep)
