@@ -60,6 +60,18 @@ def test_robust_preset_concatenates_on_rna_and_protein_only():
     assert protein.weights[:4] == robust.weights[:4] and protein.weights[4] < robust.weights[4]
 
 
+def test_integrate_picks_the_kind_settings_and_explicit_settings_win():
+    mdata = simulate("complementary_rna_adt", grid_size=8, seed=0)
+    chosen = integrate(mdata, preset="robust", epochs=2, progress=False)
+    assert chosen.uns["config"]["fusion"] == "concat" and chosen.attention is None
+    assert chosen.uns["config"]["weights"][4] == pytest.approx(0.3)
+    told = integrate(mdata, preset="robust", epochs=2, progress=False, fusion="attention")
+    assert told.uns["config"]["fusion"] == "attention"
+    assert told.attention.shape == (mdata.n_obs, 2)
+    alone = integrate(mdata, preset="robust", epochs=2, progress=False, modalities=["rna"])
+    assert alone.uns["config"]["fusion"] == "attention"
+
+
 def test_unknown_option_values_raise_config_errors():
     with pytest.raises(ConfigError, match="input_scaling"):
         SpaMIConfig(input_scaling="zscore")

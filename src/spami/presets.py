@@ -132,9 +132,10 @@ PRESETS["robust"] = PRESETS["simulated"].with_overrides(
 
 # Settings a preset changes for one set of modality kinds (the kinds of the modalities
 # integrated, as spami.data.modality_kind names them). On RNA + protein, `robust` fuses by
-# concatenation with a weak cosine pull (0.3): the protein's own partition reaches the
-# clustering where attention let RNA dominate it; on RNA + ATAC concatenation lost the
-# paper-style data, so there it keeps attention (docs/robust_preset.md, session 13).
+# concatenation with a weak cosine pull (0.3): the integrated embedding keeps each
+# modality's own partition instead of an attention-weighted sum that blurred RNA's; on
+# RNA + ATAC concatenation lost the paper-style data, so there it keeps attention
+# (docs/robust_preset.md, session 13).
 KIND_SPECIFIC: dict[str, dict[frozenset[str], dict[str, Any]]] = {
     "robust": {
         frozenset({"rna", "adt"}): {"fusion": "concat", "weights": [None, None, None, None, 0.3]}

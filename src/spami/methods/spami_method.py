@@ -72,7 +72,8 @@ def integrate(
         used = [name for name in used if name not in dropped]
     if not used:
         raise ConfigError("No modality left to integrate after 'modalities'/'exclude_modalities'.")
-    used_kinds = [resolve_kinds(mdata, kinds)[name] for name in used]
+    kind_of = resolve_kinds(mdata, kinds)
+    used_kinds = [kind_of[name] for name in used]
     config: SpaMIConfig = get_preset(preset, kinds=used_kinds).with_overrides(**settings)
     prep = {**config.preprocess, **prep}
 
