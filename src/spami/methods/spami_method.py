@@ -78,7 +78,7 @@ def integrate(
     prep = {**config.preprocess, **prep}
 
     started = time.perf_counter()
-    features = preprocess_mudata(mdata, kinds=kinds, seed=seed, **prep)
+    features = preprocess_mudata(mdata, kinds=kind_of, seed=seed, **prep)
     features = {name: features[name] for name in used}
     coords = spatial_coordinates(mdata)
     if shuffle_coordinates:
