@@ -4,8 +4,10 @@ Each size runs in a fresh subprocess so that its peak RSS is its own. For every 
 harness also times the dense matrix products one epoch cannot avoid (every GCN layer's
 ``H W`` forward and its backward GEMMs, at the model's shapes, on the same threads), once
 with ``torch.mm`` and once with the model's own kernels (:mod:`spami.dense`), and reports
-epoch time / the faster of the two: how much the sparse propagation, the losses and the
-optimizer cost on top of the unavoidable arithmetic.
+epoch time / the faster of the two (``epoch_over_gemm``): how much the sparse propagation,
+the losses and the optimizer cost on top of the unavoidable arithmetic. The critic's and
+the attention's products, also dense and unavoidable, are timed apart and added in
+``gemm_all_s`` and ``epoch_over_gemm_all`` (:func:`epoch_products`).
 
     spami bench --sizes 1000 10000 100000 --out results/bench
 
@@ -47,6 +49,8 @@ SCALING_COLUMNS = [
     "gemm_s",
     "gemm_torch_mm_s",
     "epoch_over_gemm",
+    "gemm_all_s",
+    "epoch_over_gemm_all",
     "full_epochs",
     "full_training_s",
     "peak_rss_mb",
@@ -60,16 +64,52 @@ SCALING_COLUMNS = [
 ]
 
 
-def time_gemms(
-    n: int, dims: list[int], config, threads: int, repeats: int = 5, kernel: str = "model"
-) -> float:
-    """Median seconds of the dense GEMMs of one epoch at N spots and the given input widths.
+def epoch_products(n: int, dims: list[int], config, which: str = "gcn") -> list[tuple]:
+    """The dense products ``x @ w`` of one epoch as (rows, in, out, input needs a gradient).
 
-    Each layer's forward ``H W`` and its weight gradient ``Hᵀ G``; the input gradient
-    ``G Wᵀ`` for every layer but the encoders' first, whose input (the features) needs none.
-    ``kernel``: 'model' times the kernels the model uses (:func:`spami.dense.mm`: oneDNN on
-    non-Intel CPUs, see :func:`spami.dense.uses_onednn`), 'torch' times ``torch.mm`` (MKL
-    on the CPU) into preallocated outputs.
+    ``which='gcn'``: the GCN layers of the encoders (clean and, with the contrastive loss,
+    corrupted) and decoders, the floor the ratio ``epoch_over_gemm`` has used since the
+    harness was written. ``which='other'``: the other layers' products: the critic's
+    ``h W`` (both embeddings of each modality with a contrastive loss) and, with attention
+    fusion, the attention's ``(M N, L) x (L, L)`` projection and its ``(L, 1)`` scores.
+    """
+    h, latent = config.hidden_dim, config.latent_dim
+    w_csl = config.loss_weights(len(dims))[0]
+    if which == "gcn":
+        fused = latent * len(dims) if config.fusion == "concat" else latent
+        passes = 2 if any(w != 0 for w in w_csl) else 1
+        products = []
+        for d in dims:
+            products += [(n, d, h, False), (n, h, latent, True)] * passes  # encoder
+            products += [(n, fused, h, True), (n, h, d, True)]  # decoder
+        return products
+    if which != "other":
+        raise ValueError(f"which must be 'gcn' or 'other', got {which!r}")
+    products = [(n, latent, latent, True)] * (2 * sum(w != 0 for w in w_csl))  # the critic
+    if config.fusion == "attention" and len(dims) > 1:
+        m_rows = n * len(dims)
+        products += [(m_rows, latent, latent, True), (m_rows, latent, 1, True)]
+    return products
+
+
+def time_gemms(
+    n: int,
+    dims: list[int],
+    config,
+    threads: int,
+    repeats: int = 5,
+    kernel: str = "model",
+    which: str = "gcn",
+    device: str = "cpu",
+) -> float:
+    """Median seconds of dense products of one epoch at N spots and the given input widths.
+
+    Each product's forward ``H W`` and its weight gradient ``Hᵀ G``, and the input gradient
+    ``G Wᵀ`` where the input needs one (not the encoders' first layer, whose input is the
+    features); ``which`` chooses the products (:func:`epoch_products`). ``kernel``: 'model'
+    times the kernels the model uses (:func:`spami.dense.mm`: oneDNN on non-Intel CPUs, see
+    :func:`spami.dense.uses_onednn`), 'torch' times ``torch.mm`` (MKL on the CPU) into
+    preallocated outputs. On CUDA both are torch's (cuBLAS), timed to completion.
     """
     import torch
 
@@ -77,18 +117,17 @@ def time_gemms(
     from spami.memory import reuse_freed_memory
 
     torch.set_num_threads(threads)
-    h, latent = config.hidden_dim, config.latent_dim
-    fused = latent * len(dims) if config.fusion == "concat" else latent
-    passes = 2 if any(w != 0 for w in config.loss_weights(len(dims))[0]) else 1
-    layers = []  # (in, out, whether the input needs a gradient)
-    for d in dims:
-        layers += [(d, h, False), (h, latent, True)] * passes  # encoder, clean and corrupted
-        layers += [(fused, h, True), (h, d, True)]  # decoder
     # outputs preallocated: the floor is the arithmetic, not the allocator's page faults
+    dev = torch.device(device)
+
+    def new(*shape: int, fill=torch.randn) -> torch.Tensor:
+        return fill(*shape, device=dev)
+
     mats = [
-        (torch.randn(n, a), torch.randn(a, b), torch.randn(n, b))
-        + (torch.empty(n, b), torch.empty(n, a) if input_grad else None, torch.empty(a, b))
-        for a, b, input_grad in layers
+        (new(rows, a), new(a, b), new(rows, b))
+        + (new(rows, b, fill=torch.empty), new(rows, a, fill=torch.empty) if input_grad else None)
+        + (new(a, b, fill=torch.empty),)
+        for rows, a, b, input_grad in epoch_products(n, dims, config, which)
     ]
 
     def torch_mm() -> None:
@@ -111,6 +150,8 @@ def time_gemms(
         for _ in range(repeats + 1):
             start = time.perf_counter()
             run()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
     return median(times[1:])
 
@@ -299,17 +340,26 @@ def measure_training(
     # read before the GEMM floor, whose own matrices (about 30 KB per spot) are not SpaMI's
     training_peak_mb = peak_rss_mb()
     # the floor: the faster of the model's kernels and torch.mm (timed once where the model
-    # itself runs on torch.mm)
-    gemm_torch_s = time_gemms(len(coords), dims, config, threads, kernel="torch")
-    gemm_s = gemm_torch_s
-    if uses_onednn():
-        gemm_s = min(time_gemms(len(coords), dims, config, threads), gemm_torch_s)
+    # itself runs on torch.mm), for the GCN layers and for the other layers' products
+    floors = {}
+    for which in ("gcn", "other"):
+        torch_s = time_gemms(
+            len(coords), dims, config, threads, kernel="torch", which=which, device=device
+        )
+        floors[which] = (torch_s, torch_s)
+        if uses_onednn() and dev.type == "cpu":
+            model_s = time_gemms(len(coords), dims, config, threads, which=which)
+            floors[which] = (min(model_s, torch_s), torch_s)
+    gemm_s, gemm_torch_s = floors["gcn"]
+    gemm_all_s = gemm_s + floors["other"][0]
     return {
         "graph_s": graph_s,
         "epoch_s": epoch_s,
         "gemm_s": gemm_s,
         "gemm_torch_mm_s": gemm_torch_s,
         "epoch_over_gemm": epoch_s / gemm_s,
+        "gemm_all_s": gemm_all_s,
+        "epoch_over_gemm_all": epoch_s / gemm_all_s,
         "full_epochs": full_epochs,
         "full_training_s": full_s,
         "peak_rss_mb": training_peak_mb,
@@ -538,7 +588,7 @@ def plot_scaling(table, path: str | Path) -> None:
 
     n = table["n_spots"].to_numpy(float)
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for col in ("graph_s", "preprocess_s", "epoch_s", "gemm_s"):
+    for col in ("graph_s", "preprocess_s", "epoch_s", "gemm_s", "gemm_all_s"):
         v = table[col].to_numpy(float)
         ax_t.loglog(n, v, "o-", label=f"{col} (slope {fitted_slope(n, v):.2f})")
     ax_t.set_xlabel("spots")
