@@ -117,12 +117,12 @@ def time_gemms(
     from spami.memory import reuse_freed_memory
 
     torch.set_num_threads(threads)
-    # outputs preallocated: the floor is the arithmetic, not the allocator's page faults
     dev = torch.device(device)
 
     def new(*shape: int, fill=torch.randn) -> torch.Tensor:
         return fill(*shape, device=dev)
 
+    # outputs preallocated: the floor is the arithmetic, not the allocator's page faults
     mats = [
         (new(rows, a), new(a, b), new(rows, b))
         + (new(rows, b, fill=torch.empty), new(rows, a, fill=torch.empty) if input_grad else None)
