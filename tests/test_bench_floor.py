@@ -96,3 +96,30 @@ def test_bench_command_writes_the_scaling_table_and_plot(tmp_path):
     assert (table["gemm_all_s"] > table["gemm_s"]).all()
     assert (table["epoch_over_gemm_all"] < table["epoch_over_gemm"]).all()
     assert (tmp_path / "scaling.png").stat().st_size > 0
+
+
+def test_floor_products_are_grouped_to_fit_in_memory():
+    """At 10^6 spots all the floor's matrices would take 30 GB: they are timed in groups
+    that fit, every product once and in order; up to 10^5 spots in one group."""
+    from spami.bench import FLOOR_MEMORY_BYTES, groups_within, product_bytes
+
+    config = get_preset("simulated")
+    for n, expected_groups in ((99_856, 1), (1_000_000, 12)):
+        products = epoch_products(n, [50, 100], config)
+        groups = groups_within(products, FLOOR_MEMORY_BYTES)
+        assert [p for group in groups for p in group] == products
+        assert len(groups) == expected_groups
+        for group in groups:
+            assert len(group) == 1 or sum(product_bytes(*p) for p in group) <= FLOOR_MEMORY_BYTES
+    assert product_bytes(10, 3, 4, False) == 4 * (30 + 24 + 80)
+
+
+def test_floor_timed_in_small_groups(monkeypatch):
+    """A floor timed product by product is still the sum of positive times."""
+    import spami.bench as bench
+
+    config = get_preset("simulated")
+    monkeypatch.setattr(bench, "FLOOR_MEMORY_BYTES", 1)  # one product per group
+    for kernel in ("torch", "model"):
+        seconds = bench.time_gemms(200, DIMS, config, threads=1, repeats=1, kernel=kernel)
+        assert 0 < seconds < 10

@@ -92,6 +92,30 @@ def epoch_products(n: int, dims: list[int], config, which: str = "gcn") -> list[
     return products
 
 
+FLOOR_MEMORY_BYTES = 4 * 2**30  # the floor's matrices are allocated in groups of this size
+
+
+def product_bytes(rows: int, a: int, b: int, input_grad: bool) -> int:
+    """Bytes of float32 matrices :func:`time_gemms` allocates for one product: input,
+    weight, incoming gradient, output, input gradient (where needed), weight gradient."""
+    return 4 * (rows * a + 2 * a * b + 2 * rows * b + (rows * a if input_grad else 0))
+
+
+def groups_within(products: list[tuple], budget: int) -> list[list[tuple]]:
+    """``products`` in order, split into consecutive groups whose matrices take at most
+    ``budget`` bytes (a product larger than that alone forms its own group)."""
+    groups: list[list[tuple]] = []
+    size = 0
+    for product in products:
+        nbytes = product_bytes(*product)
+        if not groups or size + nbytes > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(product)
+        size += nbytes
+    return groups
+
+
 def time_gemms(
     n: int,
     dims: list[int],
@@ -109,51 +133,70 @@ def time_gemms(
     features); ``which`` chooses the products (:func:`epoch_products`). ``kernel``: 'model'
     times the kernels the model uses (:func:`spami.dense.mm`: oneDNN on non-Intel CPUs, see
     :func:`spami.dense.uses_onednn`), 'torch' times ``torch.mm`` (MKL on the CPU) into
-    preallocated outputs. On CUDA both are torch's (cuBLAS), timed to completion.
+    preallocated outputs. On CUDA both are torch's (cuBLAS), timed to completion. The
+    products run in order, each group of them that fits in :data:`FLOOR_MEMORY_BYTES`
+    ``repeats`` times after one warm-up; the groups' medians are summed.
     """
     import torch
 
-    from spami.dense import mm
     from spami.memory import reuse_freed_memory
 
     torch.set_num_threads(threads)
-    dev = torch.device(device)
+    run = {"torch": _torch_mm, "model": _model_mm}[kernel]
+    products = epoch_products(n, dims, config, which)
+    # at 10^6 spots all the products' matrices would take 30 GB: timed in groups that fit
+    # (below FLOOR_MEMORY_BYTES, up to 10^5 spots, all at once), their medians summed
+    total = 0.0
+    with reuse_freed_memory():
+        for group in groups_within(products, FLOOR_MEMORY_BYTES):
+            mats = _product_matrices(group, torch.device(device))
+            times = []
+            for _ in range(repeats + 1):
+                start = time.perf_counter()
+                run(mats)
+                if mats and mats[0][0].device.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+            del mats
+            total += median(times[1:])
+    return total
+
+
+def _product_matrices(products: list[tuple], device) -> list[tuple]:
+    """Random operands and preallocated outputs of each product: the floor is the
+    arithmetic, not the allocator's page faults."""
+    import torch
 
     def new(*shape: int, fill=torch.randn) -> torch.Tensor:
-        return fill(*shape, device=dev)
+        return fill(*shape, device=device)
 
-    # outputs preallocated: the floor is the arithmetic, not the allocator's page faults
-    mats = [
+    return [
         (new(rows, a), new(a, b), new(rows, b))
         + (new(rows, b, fill=torch.empty), new(rows, a, fill=torch.empty) if input_grad else None)
         + (new(a, b, fill=torch.empty),)
-        for rows, a, b, input_grad in epoch_products(n, dims, config, which)
+        for rows, a, b, input_grad in products
     ]
 
-    def torch_mm() -> None:
-        for x, w, g, y, grad_x, grad_w in mats:
-            torch.mm(x, w, out=y)  # forward
-            if grad_x is not None:
-                torch.mm(g, w.T, out=grad_x)  # gradient with respect to the input
-            torch.mm(x.T, g, out=grad_w)  # gradient with respect to the weight
 
-    def model_mm() -> None:  # these kernels allocate their outputs: freed memory is reused
-        for x, w, g, _, grad_x, _ in mats:
-            mm(x, w)
-            if grad_x is not None:
-                mm(g, w.T)
-            mm(x.T, g)
+def _torch_mm(mats: list[tuple]) -> None:
+    import torch
 
-    run = {"torch": torch_mm, "model": model_mm}[kernel]
-    times = []
-    with reuse_freed_memory():
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            run()
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    return median(times[1:])
+    for x, w, g, y, grad_x, grad_w in mats:
+        torch.mm(x, w, out=y)  # forward
+        if grad_x is not None:
+            torch.mm(g, w.T, out=grad_x)  # gradient with respect to the input
+        torch.mm(x.T, g, out=grad_w)  # gradient with respect to the weight
+
+
+def _model_mm(mats: list[tuple]) -> None:
+    """The model's kernels, which allocate their outputs (freed memory is reused)."""
+    from spami.dense import mm
+
+    for x, w, g, _, grad_x, _ in mats:
+        mm(x, w)
+        if grad_x is not None:
+            mm(g, w.T)
+        mm(x.T, g)
 
 
 def kernels_in_use(device) -> str:
