@@ -143,18 +143,19 @@ def time_gemms(
 
     torch.set_num_threads(threads)
     run = {"torch": _torch_mm, "model": _model_mm}[kernel]
+    dev = torch.device(device)
     products = epoch_products(n, dims, config, which)
     # at 10^6 spots all the products' matrices would take 30 GB: timed in groups that fit
     # (below FLOOR_MEMORY_BYTES, up to 10^5 spots, all at once), their medians summed
     total = 0.0
     with reuse_freed_memory():
         for group in groups_within(products, FLOOR_MEMORY_BYTES):
-            mats = _product_matrices(group, torch.device(device))
+            mats = _product_matrices(group, dev)
             times = []
             for _ in range(repeats + 1):
                 start = time.perf_counter()
                 run(mats)
-                if mats and mats[0][0].device.type == "cuda":
+                if dev.type == "cuda":
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - start)
             del mats
