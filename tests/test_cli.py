@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mudata
 import numpy as np
+import pytest
 
 from spami.cli import main
 
@@ -39,3 +40,21 @@ def test_too_few_spots_for_k_is_reported_before_training(tmp_path, capsys):
     code = main(["integrate", str(sim), "-o", str(tmp_path / "o.h5mu"), "--k", "40"])
     assert code == 2
     assert "needs at least 41" in capsys.readouterr().err
+
+
+def test_unknown_scenario_names_the_valid_ones(tmp_path, capsys):
+    out = tmp_path / "sim.h5mu"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "-o", str(out), "--scenario", "rna_protein"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "rna_protein" in err and "rna_adt" in err and "complementary_rna_atac" in err
+    assert not out.exists()
+
+
+def test_help_shows_defaults_but_not_unset_ones(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "numbers of spots" in text and "(default: [1000, 10000, 100000])" in text
+    assert "(default: None)" not in text and "(default: False)" not in text

@@ -31,15 +31,29 @@ def _kinds(pairs: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it has one (not for None or a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from spami.presets import PRESETS
+    from spami.simulate import SCENARIOS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    integ = sub.add_parser("integrate", help="integrate the modalities of a .h5mu file with SpaMI")
+    integ = sub.add_parser(
+        "integrate",
+        help="integrate the modalities of a .h5mu file with SpaMI",
+        formatter_class=_HelpFormatter,
+    )
     integ.add_argument("input", help="input MuData (.h5mu) following the data contract")
     integ.add_argument("-o", "--output", required=True, help="output .h5mu (input + results)")
     integ.add_argument(
@@ -49,32 +63,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="the paper's settings for a dataset, or 'robust' (ours; on RNA + protein it "
         "concatenates the modality embeddings: docs/robust_preset.md)",
     )
-    integ.add_argument("--epochs", type=int)
-    integ.add_argument("--lr", type=float)
-    integ.add_argument("--k", type=int, help="spatial neighbours per spot")
-    integ.add_argument("--weights", type=_weights, help="w1,w2,w3,w4,w5 loss weights")
-    integ.add_argument("--fusion", choices=["attention", "concat"])
+    integ.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
+    integ.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    integ.add_argument("--k", type=int, help="spatial neighbours per spot (default: the preset's)")
+    integ.add_argument(
+        "--weights", type=_weights, help="w1,w2,w3,w4,w5 loss weights (default: the preset's)"
+    )
+    integ.add_argument(
+        "--fusion",
+        choices=["attention", "concat"],
+        help="how modality embeddings are fused (default: the preset's)",
+    )
     integ.add_argument("--modalities", nargs="+", help="use only these modalities")
     integ.add_argument(
         "--modality-type", action="append", metavar="NAME=TYPE", help="e.g. prot=adt"
     )
-    integ.add_argument("--early-stopping", action="store_true", default=None)
-    integ.add_argument("--seed", type=int, default=0)
-    integ.add_argument("--threads", type=int, default=1)
+    integ.add_argument(
+        "--early-stopping",
+        action="store_true",
+        default=None,
+        help="stop once the loss has not improved by 0.01 %% for 50 epochs",
+    )
+    integ.add_argument("--seed", type=int, default=0, help="random seed (weights, dropout)")
+    integ.add_argument("--threads", type=int, default=1, help="CPU threads")
     integ.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
 
-    sim = sub.add_parser("simulate", help="simulate a spatial multi-omics dataset")
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate a spatial multi-omics dataset",
+        formatter_class=_HelpFormatter,
+    )
     sim.add_argument("-o", "--output", required=True, help="output .h5mu")
-    sim.add_argument("--scenario", default="rna_adt")
-    sim.add_argument("--grid-size", type=int, default=36)
-    sim.add_argument("--noise-sd", type=float, default=0.5)
-    sim.add_argument("--noise-mean", type=float, default=2.0)
-    sim.add_argument("--seed", type=int, default=0)
-    bench = sub.add_parser("bench", help="time and memory of SpaMI against the number of spots")
-    bench.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    sim.add_argument("--scenario", default="rna_adt", choices=SCENARIOS, help="what to simulate")
+    sim.add_argument("--grid-size", type=int, default=36, help="spots per side of the square grid")
+    sim.add_argument("--noise-sd", type=float, default=0.5, help="s.d. of the Gaussian noise")
+    sim.add_argument("--noise-mean", type=float, default=2.0, help="mean of the Gaussian noise")
+    sim.add_argument("--seed", type=int, default=0, help="random seed")
+    bench = sub.add_parser(
+        "bench",
+        help="time and memory of SpaMI against the number of spots",
+        formatter_class=_HelpFormatter,
+    )
+    bench.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1000, 10000, 100000],
+        help="numbers of spots (each rounded to a square grid)",
+    )
     bench.add_argument("--out", default="results/bench", help="folder for the csv and png")
-    bench.add_argument("--threads", type=int, default=2)
-    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--threads", type=int, default=2, help="CPU threads")
+    bench.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     bench.add_argument(
         "--epochs-timed", type=int, default=5, help="epochs timed after one warm-up (median)"
     )
