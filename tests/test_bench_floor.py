@@ -98,6 +98,37 @@ def test_bench_command_writes_the_scaling_table_and_plot(tmp_path):
     assert (tmp_path / "scaling.png").stat().st_size > 0
 
 
+SINGLE_CELL_STACK = ("scanpy", "anndata", "mudata", "squidpy", "leidenalg", "igraph")
+
+
+def test_bench_on_random_features_runs_without_the_single_cell_stack(tmp_path):
+    """``--feature-dims`` needs numpy, torch and SpaMI alone, as on a stock PyTorch GPU node."""
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        f"import sys\nfor name in {SINGLE_CELL_STACK!r}:\n    sys.modules[name] = None\n"
+    )
+    path = os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    blocked = subprocess.run([sys.executable, "-c", "import scanpy"], env=env, capture_output=True)
+    assert blocked.returncode != 0  # the blocker works, so the run below proves something
+    argv = ["bench", "--sizes", "300", "--feature-dims", "20", "10", "--epochs-timed", "1"]
+    argv += ["--full-epochs", "0", "--threads", "1", "--out", str(tmp_path / "bench")]
+    run = subprocess.run(
+        [sys.executable, "-m", "spami.cli", *argv], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(tmp_path / "bench" / "scaling.csv")
+    assert table["feature_dims"].tolist() == ["20+10"]
+    assert table["preprocess_s"].isna().all() and (table["epoch_s"] > 0).all()
+
+
 def test_floor_products_are_grouped_to_fit_in_memory():
     """At 10^6 spots all the floor's matrices would take 30 GB: they are timed in groups
     that fit, every product once and in order; up to 10^5 spots in one group."""

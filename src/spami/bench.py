@@ -255,12 +255,12 @@ def measure_size(
     import os
     import tempfile
 
-    from spami.preprocess import preprocess_mudata
-
-    if feature_dims:
+    if feature_dims:  # needs numpy, torch and SpaMI alone: no scanpy, anndata or mudata
         coords, matrices = random_bench_data(n_spots, feature_dims, seed)
         simulate_s = preprocess_s = float("nan")
     else:
+        from spami.preprocess import preprocess_mudata
+
         t0 = time.perf_counter()
         mdata = simulate_bench_data(n_spots, seed)
         t1 = time.perf_counter()
