@@ -39,10 +39,15 @@ def graph():
     return knn, gcn_normalize(symmetrize(knn))
 
 
-def test_sparse_operator_forward_and_gradient_match_dense(graph):
+@pytest.mark.parametrize("backend", ["scipy", "torch"])
+def test_sparse_operator_forward_and_gradient_match_dense(graph, monkeypatch, backend):
+    """Both kernels (SciPy on the CPU; torch's sparse CSR, CUDA's, forced by SPAMI_SPARSE)
+    give Â x and, backward, Âᵀ g, also for the non-symmetric context operator."""
+    monkeypatch.setenv("SPAMI_SPARSE", "torch" if backend == "torch" else "")
     knn, norm = graph
     for matrix, symmetric in ((norm, True), (knn, False)):
         op = SparseOperator(matrix, symmetric=symmetric)
+        assert op.backend == backend
         dense = torch.tensor(matrix.toarray())
         x = torch.randn(40, 5, requires_grad=True)
         (op(x) ** 2).sum().backward()

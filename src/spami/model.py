@@ -7,6 +7,9 @@ here reads files or builds graphs.
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -50,12 +53,21 @@ class _ScipySparseMatmul(torch.autograd.Function):
         return torch.from_numpy(product), None, None
 
 
+def sparse_backend(device: torch.device) -> str:
+    """Which kernel runs the sparse products on ``device``: 'scipy' on the CPU, 'torch'
+    (a torch sparse CSR tensor) on CUDA, or anywhere with ``SPAMI_SPARSE=torch`` in the
+    environment (CUDA's path, run on the CPU: how the tests check it without a GPU)."""
+    if device.type == "cpu" and os.environ.get("SPAMI_SPARSE", "").lower() != "torch":
+        return "scipy"
+    return "torch"
+
+
 class SparseOperator:
     """A constant sparse (N, N) matrix usable as ``op(x)`` on dense (N, d) tensors.
 
     On the CPU the product runs in SciPy (CSR, float32); on CUDA it is a torch sparse CSR
-    tensor. The transpose is kept for the backward pass (shared when the matrix is
-    symmetric). Memory is O(nnz): nothing N x N is stored.
+    tensor (:func:`sparse_backend`). The transpose is kept for the backward pass (shared
+    when the matrix is symmetric). Memory is O(nnz): nothing N x N is stored.
     """
 
     def __init__(
@@ -67,7 +79,8 @@ class SparseOperator:
         self.shape = csr.shape
         self.nnz = csr.nnz
         self.device = torch.device(device)
-        if self.device.type == "cpu":
+        self.backend = sparse_backend(self.device)
+        if self.backend == "scipy":
             self.matrix = RowBlockedCSR(csr)
             self.matrix_t = self.matrix if symmetric else RowBlockedCSR(csr_t)
         else:
@@ -75,20 +88,22 @@ class SparseOperator:
             self.matrix_t = self.matrix if symmetric else _to_torch_csr(csr_t, self.device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.device.type == "cpu":
+        if self.backend == "scipy":
             return _ScipySparseMatmul.apply(x, self.matrix, self.matrix_t)
         return _TorchSparseMatmul.apply(self.matrix, self.matrix_t, x)
 
 
 def _to_torch_csr(csr: sp.csr_matrix, device: torch.device) -> torch.Tensor:
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(csr.indptr.astype(np.int64)),
-        torch.from_numpy(csr.indices.astype(np.int64)),
-        torch.from_numpy(csr.data.astype(np.float32)),
-        size=csr.shape,
-        device=device,
-        check_invariants=False,
-    )
+    with warnings.catch_warnings():  # torch's "sparse CSR support is in beta", every time
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data.astype(np.float32)),
+            size=csr.shape,
+            device=device,
+            check_invariants=False,
+        )
 
 
 class GCNLayer(nn.Module):
