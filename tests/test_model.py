@@ -88,31 +88,25 @@ def test_relu_then_gemm_matches_autograd_relu():
 
 @pytest.mark.parametrize("dense", ["torch", "onednn"])
 @pytest.mark.parametrize("numba_backward", [False, True])
-def test_product_bias_relu_matches_autograd(monkeypatch, dense, numba_backward):
+def test_product_bias_relu_matches_autograd(monkeypatch, dense_kernel, dense, numba_backward):
     """relu(x W + b) in one kernel, its backward (ReLU mask and bias sum in one pass): the
     values and gradients of autograd's separate operations."""
     if dense == "onednn" and not onednn_available():
         pytest.skip("this torch build has no working oneDNN linear kernel")
     if numba_backward and not fused_kernels.fused_available():
         pytest.skip("Numba is not available")
-    monkeypatch.setenv("SPAMI_DENSE", dense)
+    dense_kernel(dense)
     monkeypatch.setattr(
         fused_kernels, "MIN_ENTRIES_RELU_BACKWARD", 0 if numba_backward else 1 << 40
     )
     monkeypatch.setattr(fused_kernels, "MIN_ROWS_TO_SPLIT", 0)  # row blocks on two threads
-    uses_onednn.cache_clear()
-    weight_gradients_on_onednn.cache_clear()
     torch.manual_seed(0)
     x = torch.randn(300, 20, requires_grad=True)
     w = torch.randn(20, 64, requires_grad=True)
     b = torch.randn(64, requires_grad=True)
     upstream = torch.randn(300, 64)
-    try:
-        out = matmul_bias_relu(x, w, b)
-        (out * upstream).sum().backward()
-    finally:  # the choices made under this SPAMI_DENSE must not reach other tests
-        uses_onednn.cache_clear()
-        weight_gradients_on_onednn.cache_clear()
+    out = matmul_bias_relu(x, w, b)
+    (out * upstream).sum().backward()
     grads = [t.grad.clone() for t in (x, w, b)]
     x.grad = w.grad = b.grad = None
     reference = torch.relu(x @ w + b)
@@ -182,16 +176,11 @@ def test_relu_output_only_on_a_widening_layer(graph):
 
 
 @pytest.fixture
-def force_onednn(monkeypatch):
+def force_onednn(dense_kernel):
     """The layers' products on oneDNN whatever the CPU (skip where torch lacks it)."""
     if not onednn_available():
         pytest.skip("this torch build has no working oneDNN linear kernel")
-    monkeypatch.setenv("SPAMI_DENSE", "onednn")
-    uses_onednn.cache_clear()
-    weight_gradients_on_onednn.cache_clear()
-    yield
-    uses_onednn.cache_clear()
-    weight_gradients_on_onednn.cache_clear()
+    dense_kernel("onednn")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from spami.cluster import leiden_n_clusters
-from spami.dense import uses_onednn, weight_gradients_on_onednn
 from spami.errors import TrainingDivergedError
 from spami.methods.spami_method import integrate
 from spami.metrics import supervised_scores
@@ -106,7 +105,7 @@ def test_spami_reaches_ari_090_on_default_rna_adt_and_beats_each_modality(rna_ad
 
 @pytest.mark.parametrize("tile_spots", [None, 60])
 def test_cudas_kernels_run_on_the_cpu_train_like_the_cpu_kernels(
-    small_features, monkeypatch, tile_spots
+    small_features, monkeypatch, dense_kernel, tile_spots
 ):
     """What CUDA runs (torch's sparse CSR products, torch.mm, the losses in torch's
     expressions), forced on the CPU, trains to the embedding the CPU kernels train to
@@ -115,16 +114,10 @@ def test_cudas_kernels_run_on_the_cpu_train_like_the_cpu_kernels(
     features, coords = small_features
     cfg = get_preset("simulated").with_overrides(epochs=10, dropout=0.0, tile_spots=tile_spots)
     cpu = fit_spami(features, coords, cfg, seed=0, progress=False)
-    for name, value in (("SPAMI_SPARSE", "torch"), ("SPAMI_DENSE", "torch"), ("SPAMI_FUSED", "0")):
-        monkeypatch.setenv(name, value)
-    for cached in (uses_onednn, weight_gradients_on_onednn):
-        cached.cache_clear()
-    try:
-        portable = fit_spami(features, coords, cfg, seed=0, progress=False)
-    finally:  # the kernel choices made under these settings must not reach other tests
-        monkeypatch.undo()
-        for cached in (uses_onednn, weight_gradients_on_onednn):
-            cached.cache_clear()
+    monkeypatch.setenv("SPAMI_SPARSE", "torch")
+    monkeypatch.setenv("SPAMI_FUSED", "0")
+    dense_kernel("torch")
+    portable = fit_spami(features, coords, cfg, seed=0, progress=False)
     np.testing.assert_allclose(portable.embedding, cpu.embedding, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(portable.history["total"], cpu.history["total"], rtol=1e-4)
 
