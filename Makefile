@@ -7,6 +7,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
+# Where pip looks for torch besides PyPI: its CPU builds (2.13.0+cpu outranks PyPI's CUDA
+# wheel of 2.13.0, several GB). For CUDA: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := r-base-core r-cran-seurat r-cran-mclust
 
@@ -23,13 +26,15 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-# torch is installed first and pinned (CPU build); see README for CUDA.
+# torch is installed first and pinned, from TORCH_INDEX (CPU build by default); see README for CUDA.
+# Where that index cannot be reached, pip warns, gives up after one retry and takes a wheel
+# it finds elsewhere (PyPI, or a local wheel directory of its configuration).
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $$(grep '^torch==' requirements.txt)
+	$(PY) -m pip install -q --retries 1 --extra-index-url $(TORCH_INDEX) $$(grep '^torch==' requirements.txt)
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@

@@ -26,6 +26,17 @@ def test_simulate_then_integrate_writes_the_documented_slots(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_integrate_trains_on_tiles_when_asked(tmp_path):
+    sim = tmp_path / "sim.h5mu"
+    out = tmp_path / "out.h5mu"
+    assert main(["simulate", "-o", str(sim), "--grid-size", "12", "--seed", "1"]) == 0
+    assert main(["integrate", str(sim), "-o", str(out), "--epochs", "3", "--tile-spots", "50"]) == 0
+    result = mudata.read_h5mu(out)
+    assert result.uns["spami"]["config"]["tile_spots"] == 50
+    assert result.obsm["X_spami"].shape == (144, 64)
+    assert np.isfinite(result.obsm["X_spami"]).all()
+
+
 def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
     code = main(["integrate", str(tmp_path / "nope.h5mu"), "-o", str(tmp_path / "o.h5mu")])
     assert code == 2

@@ -193,3 +193,14 @@ def test_paper_config_names_only_registry_datasets():
 def test_registry_file_name_with_a_folder_is_refused():
     with pytest.raises(ConfigError, match="plain file name"):
         spec_for("misar_h5", {"rna": "../escape.h5", "atac": MISAR_ATAC})
+
+
+def test_dataset_of_ones_own_needs_no_source_and_refuses_download_keys():
+    entry = {"layout": "h5mu", "n_clusters": 5, "method_params": {"spami": {"preset": "robust"}}}
+    spec = parse_dataset("mine", entry, REPOSITORIES)
+    assert spec.is_local and spec.n_clusters == 5 and spec.downloads == ()
+    assert spec.method_params == {"spami": {"preset": "robust"}}
+    with pytest.raises(ConfigError, match=r"\['downloads'\] mean nothing"):
+        parse_dataset("mine", {**entry, "downloads": ["a.h5"]}, REPOSITORIES)
+    with pytest.raises(ConfigError, match="'h5mu' for a ready-made"):
+        spec_for("h5", {"rna": MISAR_RNA, "atac": MISAR_ATAC})

@@ -1,4 +1,4 @@
-"""Preprocessing per SPAMI_SPEC.md: CLR and LSI by hand, PCA shapes, dims rules, errors."""
+"""Preprocessing as the paper describes it: CLR and LSI by hand, PCA shapes, dims rules, errors."""
 
 from __future__ import annotations
 

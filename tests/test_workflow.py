@@ -105,6 +105,17 @@ def test_misspelt_config_key_fails_naming_it(tmp_path):
     assert "parmas" in result.stdout + result.stderr
 
 
+def test_misspelt_spami_setting_fails_before_any_job(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["methods"]["spami"]["variants"]["no_cosine"]["epoch"] = 50
+    result = snakemake(
+        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "variant no_cosine" in output and "Unknown SpaMI setting(s) ['epoch']" in output
+
+
 def test_bad_method_name_fails(tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["methods"]["pca/concat"] = config["methods"].pop("pca_concat")
@@ -204,6 +215,41 @@ def test_bench_rule_writes_the_scaling_table(tmp_path):
     assert len(table) == 1 and table.loc[0, "feature_dims"] == "6+4"
     assert table.loc[0, "epoch_s"] > 0 and table.loc[0, "epoch_over_gemm_all"] > 0
     assert (tmp_path / "results" / "bench" / "scaling.png").is_file()
+
+
+def test_a_dataset_of_ones_own_is_integrated_and_scored_without_download(tmp_path):
+    """A registry entry with layout h5mu: its file is checked at parse time, then used as is."""
+    from spami.simulate import simulate
+
+    registry = write_config(
+        tmp_path / "registry.yaml",
+        {"datasets": {"mine": {"layout": "h5mu", "n_clusters": 3}}},
+    )
+    config = {
+        "seeds": [0],
+        "threads": 1,
+        "dataset_registry": str(registry),
+        "datasets": ["mine"],
+        "simulation": {"noise_levels": [1.0], "scenarios": {}},
+        "methods": {"pca_concat": {"module": "spami.methods.controls:integrate_pca_concat"}},
+        "clustering": ["kmeans"],
+    }
+    configfile = write_config(tmp_path / "config.yaml", config)
+    result = snakemake(tmp_path, "-n", "--configfile", str(configfile))
+    assert result.returncode != 0
+    assert "resources/datasets/mine/mine.h5mu does not exist" in result.stdout + result.stderr
+
+    target = tmp_path / "resources" / "datasets" / "mine" / "mine.h5mu"
+    target.parent.mkdir(parents=True)
+    simulate("rna_adt", grid_size=10, n_rna=60, n_adt=10, seed=0).write(target)
+    scores = "results/scores/mine/seed0.csv"
+    result = snakemake(tmp_path, scores, "--cores", "1", "--configfile", str(configfile))
+    assert result.returncode == 0, result.stderr[-5000:]
+    output = result.stdout + result.stderr
+    assert "download_dataset" not in output and "convert_dataset" not in output
+    table = pd.read_csv(tmp_path / scores)
+    ari = table[(table.method == "pca_concat") & (table.metric == "ari")]["value"]
+    assert len(ari) == 1 and 0.0 < ari.iloc[0] <= 1.0
 
 
 @pytest.fixture(scope="module")

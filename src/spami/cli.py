@@ -1,4 +1,4 @@
-"""The ``spami`` command line: simulate data, integrate a MuData file, score a result."""
+"""The ``spami`` command line: simulate data, integrate a MuData file, time SpaMI against N."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from spami.presets import PRESETS
+    from spami.presets import FUSIONS, PRESETS
     from spami.simulate import SCENARIOS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
@@ -71,8 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integ.add_argument(
         "--fusion",
-        choices=["attention", "concat"],
+        choices=FUSIONS,
         help="how modality embeddings are fused (default: the preset's)",
+    )
+    integ.add_argument(
+        "--tile-spots",
+        type=int,
+        help="train on spatial tiles of about this many spots each (for 10^5-10^6 spots; "
+        "default: the whole slice at once)",
     )
     integ.add_argument("--modalities", nargs="+", help="use only these modalities")
     integ.add_argument(
@@ -198,6 +204,7 @@ def run_integrate(args: argparse.Namespace) -> None:
         weights=args.weights,
         fusion=args.fusion,
         early_stopping=args.early_stopping,
+        tile_spots=args.tile_spots,
     )
     store_result(result, mdata)
     write_mudata(mdata, args.output)

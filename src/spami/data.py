@@ -1,14 +1,14 @@
 """Read, check and write the data contract: one MuData (.h5mu) per dataset.
 
-The contract (DESIGN.md, "Data contract"):
+The contract (README, "The data contract"):
 
 - one AnnData per modality (``rna``, ``adt``, ``atac``, ...), the same spots
   (``obs_names``) in the same order in every modality;
-- raw counts in ``layers['counts']`` or ``.X``;
+- raw counts in ``layers['counts']`` where that layer exists, else in ``.X``;
 - coordinates, (n_spots, 2), in ``obsm['spatial']`` of the MuData and/or of each modality;
 - optionally the annotated domain in ``obs['ground_truth']`` of the MuData (missing labels
   stay NaN: scoring uses only annotated spots);
-- ``uns['dataset']``: a dict with ``name``, ``technology`` and ``source``.
+- optionally ``uns['dataset']``: a dict with ``name``, ``technology`` and ``source``.
 
 MuData objects are built with ``mudata.set_options(pull_on_update=False)`` (the future
 default of mudata), so modality obs columns are not copied into the MuData's obs.

@@ -4,8 +4,10 @@ One entry says where a dataset comes from (a Zenodo record or a figshare article
 files of that record it needs, how to turn them into the data contract (``layout``), where
 its annotation lives, how many domains to cluster into, which marker genes the denoising
 figure shows, SpaMI's settings for it (``method_params``) and the numbers published for it
-(``reference``). Only the standard library and PyYAML are imported here, so Snakemake can
-read the registry without the scientific stack.
+(``reference``). An entry with ``layout: h5mu`` is a dataset of one's own, already in the
+data contract at :func:`local_dataset_path`: nothing is downloaded or converted. Only the
+standard library and PyYAML are imported here, so Snakemake can read the registry without
+the scientific stack.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import yaml
 from spami.errors import ConfigError
 
 LAYOUTS = ("spatialglue_h5ad", "misar_h5")
+LOCAL_LAYOUT = "h5mu"  # a ready-made .h5mu of one's own: no source, no download
+_DOWNLOAD_KEYS = ("source", "downloads", "modalities", "annotation")
 MODALITY_NAMES = ("rna", "adt", "atac")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 DEFAULT_REPOSITORIES = {
@@ -94,6 +98,11 @@ class DatasetSpec:
     def source(self) -> str:
         """A short source label for ``uns['dataset']['source']``."""
         return f"{self.repository}:{self.record}"
+
+    @property
+    def is_local(self) -> bool:
+        """A dataset of one's own (``layout: h5mu``): the workflow downloads nothing for it."""
+        return self.layout == LOCAL_LAYOUT
 
     def raw_inputs(self) -> dict[str, RawInput]:
         """Every file the converter reads, by role (modality names, then 'annotation')."""
@@ -217,6 +226,8 @@ def parse_dataset(
         raise ConfigError(f"{where}: dataset names use letters, digits and '_' only.")
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a mapping.")
+    if entry.get("layout") == LOCAL_LAYOUT:
+        return _parse_local_dataset(name, entry, where)
     origin = _require(entry, "source", where, dict)
     repository = _require(origin, "repository", f"{where}.source")
     if repository not in repositories:
@@ -232,7 +243,10 @@ def parse_dataset(
     downloads = {item.name: item for item in downloads_list}
     layout = _require(entry, "layout", where)
     if layout not in LAYOUTS:
-        raise ConfigError(f"{where}.layout = {layout!r} is unknown; use one of {LAYOUTS}.")
+        raise ConfigError(
+            f"{where}.layout = {layout!r} is unknown; use one of {LAYOUTS}, or "
+            f"{LOCAL_LAYOUT!r} for a ready-made .h5mu of your own."
+        )
     modalities_entry = _require(entry, "modalities", where, dict)
     unknown = sorted(set(modalities_entry) - set(MODALITY_NAMES))
     if unknown or len(modalities_entry) < 2:
@@ -255,14 +269,6 @@ def parse_dataset(
             frozenset(item.file for item in modalities.values()),
         )
     )
-    method_params = entry.get("method_params") or {}
-    if not isinstance(method_params, dict) or not all(
-        isinstance(v, dict) for v in method_params.values()
-    ):
-        raise ConfigError(f"{where}.method_params must map method names to parameter mappings.")
-    markers = entry.get("markers") or {}
-    if not isinstance(markers, dict):
-        raise ConfigError(f"{where}.markers must map modality names to lists of features.")
     return DatasetSpec(
         name=name,
         title=str(entry.get("title", name)),
@@ -274,13 +280,67 @@ def parse_dataset(
         layout=layout,
         modalities=modalities,
         annotation=annotation,
-        n_spots=_positive_int(entry, "n_spots", where),
-        n_clusters=_positive_int(entry, "n_clusters", where),
-        markers={str(k): [str(g) for g in v or []] for k, v in markers.items()},
-        method_params=method_params,
-        reference=entry.get("reference") or {},
         unverified=bool(entry.get("unverified", False)),
+        **_common_fields(entry, where),
     )
+
+
+def _parse_local_dataset(name: str, entry: dict, where: str) -> DatasetSpec:
+    """An entry with ``layout: h5mu``: the file is the user's, so no source or downloads."""
+    given = [key for key in _DOWNLOAD_KEYS if key in entry]
+    if given:
+        raise ConfigError(
+            f"{where}: layout {LOCAL_LAYOUT!r} reads the ready-made file "
+            f"{local_dataset_path(name)}, so {given} mean nothing here; remove them (the "
+            "modalities and obs['ground_truth'] come from the file)."
+        )
+    return DatasetSpec(
+        name=name,
+        title=str(entry.get("title", name)),
+        technology=str(entry.get("technology", "unknown")),
+        repository="local",
+        record=name,
+        api_url="",
+        downloads=(),
+        layout=LOCAL_LAYOUT,
+        modalities={},
+        **_common_fields(entry, where),
+    )
+
+
+def _common_fields(entry: dict, where: str) -> dict[str, Any]:
+    """The fields every entry may have: sizes, markers, per-method settings, references."""
+    method_params = entry.get("method_params") or {}
+    if not isinstance(method_params, dict) or not all(
+        isinstance(v, dict) for v in method_params.values()
+    ):
+        raise ConfigError(f"{where}.method_params must map method names to parameter mappings.")
+    markers = entry.get("markers") or {}
+    if not isinstance(markers, dict):
+        raise ConfigError(f"{where}.markers must map modality names to lists of features.")
+    return {
+        "n_spots": _positive_int(entry, "n_spots", where),
+        "n_clusters": _positive_int(entry, "n_clusters", where),
+        "markers": {str(k): [str(g) for g in v or []] for k, v in markers.items()},
+        "method_params": method_params,
+        "reference": entry.get("reference") or {},
+    }
+
+
+def local_dataset_path(name: str) -> Path:
+    """Where the workflow reads dataset ``name`` from (relative to its working directory)."""
+    return Path("resources") / "datasets" / name / f"{name}.h5mu"
+
+
+def check_local_datasets(specs: dict[str, DatasetSpec], names: list[str]) -> None:
+    """Raise ConfigError naming the missing file of any ``layout: h5mu`` dataset in ``names``."""
+    for name in names:
+        path = local_dataset_path(name)
+        if specs[name].is_local and not path.is_file():
+            raise ConfigError(
+                f"datasets.{name} has layout {LOCAL_LAYOUT!r} (a file of your own) but "
+                f"{path} does not exist; write your MuData there (README, 'Your own data')."
+            )
 
 
 def read_registry(path: str | os.PathLike) -> dict[str, Any]:

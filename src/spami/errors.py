@@ -6,7 +6,7 @@ class SpamiError(Exception):
 
 
 class InputDataError(SpamiError, ValueError):
-    """The input data violate the data contract (see README, 'Data contract')."""
+    """The input data violate the data contract (see README, 'The data contract')."""
 
 
 class ConfigError(SpamiError, ValueError):

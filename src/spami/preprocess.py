@@ -1,4 +1,4 @@
-"""Per-modality preprocessing into the feature matrices SpaMI takes (SPAMI_SPEC.md).
+"""Per-modality preprocessing into the feature matrices SpaMI takes, as in the paper's Methods.
 
 - RNA: drop genes expressed in < ``min_cells`` spots; normalize each spot to 1e4 counts;
   log1p; highly variable genes (scanpy ``flavor='seurat_v3'`` on the counts, skipped when

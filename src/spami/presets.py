@@ -1,14 +1,24 @@
-"""SpaMI's published settings (SPAMI_SPEC.md, 'Total loss and training') as named presets."""
+"""SpaMI's published per-dataset settings (the paper's Methods) as named presets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from spami.errors import ConfigError
 
 INPUT_SCALINGS = ("none", "block", "standardize")
+# What spami.methods.spami_method.integrate takes besides SpaMIConfig's fields.
+INTEGRATE_KEYS = (
+    "preset",
+    "modalities",
+    "exclude_modalities",
+    "shuffle_coordinates",
+    "kinds",
+    "progress",
+)
+PREPROCESS_KEYS = ("n_comps", "n_top_genes", "min_cells", "min_cells_adt")
 RECON_SCALINGS = ("none", "variance")
 FUSIONS = ("attention", "concat", "mean")
 
@@ -160,3 +170,18 @@ def get_preset(name: str, kinds: Iterable[str] | None = None) -> SpaMIConfig:
         return config
     specific = KIND_SPECIFIC.get(name, {}).get(frozenset(kinds))
     return config.with_overrides(**specific) if specific else config
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Raise ConfigError for settings SpaMI's ``integrate`` would refuse: an unknown name (a
+    typo), an unknown preset or choice, loss weights with nulls but not the preset's length.
+
+    Light (no torch): the workflow calls it on every method's settings at parse time, so a
+    typo stops the run before any job starts instead of marking the cells as not applicable.
+    """
+    known = set(SpaMIConfig.__dataclass_fields__) | set(INTEGRATE_KEYS) | set(PREPROCESS_KEYS)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"Unknown SpaMI setting(s) {unknown}; known settings: {sorted(known)}.")
+    fields = {k: v for k, v in settings.items() if k in SpaMIConfig.__dataclass_fields__}
+    get_preset(settings.get("preset", "simulated")).with_overrides(**fields)

@@ -3,8 +3,9 @@
     resources/datasets/<name>/raw/download.json   verified downloads + extracted inputs
     resources/datasets/<name>/<name>.h5mu         the dataset, as every method reads it
 
-Archives shared by several datasets (Data_SpatialGlue.zip) are kept once under
-resources/downloads/. Downloading runs on the submitting host (localrule): cluster nodes
+A dataset of one's own (registry layout: h5mu) is read from that .h5mu as it is: nothing
+is downloaded or converted for it. Archives shared by several datasets
+(Data_SpatialGlue.zip) are kept once under resources/downloads/. Downloading runs on the submitting host (localrule): cluster nodes
 often have no internet. Limit parallel downloads with --resources downloads=1.
 """
 
@@ -12,11 +13,14 @@ import sys
 
 if SPAMI_SRC not in sys.path:
     sys.path.insert(0, SPAMI_SRC)
-from spami.datasets import load_registry
+from spami.datasets import check_local_datasets, load_registry
 
-# Checked at parse time, so a broken registry entry fails before any job starts.
+# Checked at parse time, so a broken registry entry (or a missing file of one's own) fails
+# before any job starts.
 REGISTRY = load_registry(registry_path()) if REAL else {}
-REAL_NAMES = "|".join(re.escape(name) for name in REAL) or "(?!)"
+check_local_datasets(REGISTRY, list(REAL))
+DOWNLOADED = [name for name in REAL if not REGISTRY[name].is_local]
+DOWNLOADED_NAMES = "|".join(re.escape(name) for name in DOWNLOADED) or "(?!)"
 DOWNLOAD_CACHE = "resources/downloads"
 
 
@@ -28,7 +32,7 @@ rule download_dataset:
     benchmark:
         "benchmarks/download/{dataset}.tsv"
     wildcard_constraints:
-        dataset=REAL_NAMES,
+        dataset=DOWNLOADED_NAMES,
     retries: 1
     localrule: True
     conda:
@@ -55,7 +59,7 @@ rule convert_dataset:
     benchmark:
         "benchmarks/convert/{dataset}.tsv"
     wildcard_constraints:
-        dataset=REAL_NAMES,
+        dataset=DOWNLOADED_NAMES,
     retries: 1
     conda:
         "../../envs/spami.yaml"

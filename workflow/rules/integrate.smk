@@ -3,6 +3,36 @@
 # importing torch, scanpy or R costs more than most integrations of a small dataset; each
 # run still writes its own .h5mu, status (with its seconds and peak memory) and log.
 
+import sys
+
+if SPAMI_SRC not in sys.path:
+    sys.path.insert(0, SPAMI_SRC)
+from spami.errors import ConfigError
+
+# no torch: the standard library only
+from spami.presets import check_settings as check_spami_settings
+
+SPAMI_MODULE = "spami.methods.spami_method:integrate"
+
+
+def _check_spami_settings():
+    """A typo in SpaMI's settings stops the run here, naming method and variant: in a job it
+    would only mark that run's cells as not applicable."""
+    for dataset in DATASETS:
+        for method, variant in runs_here(dataset):
+            if config["methods"][method]["module"] != SPAMI_MODULE:
+                continue
+            where = SimpleNamespace(dataset=dataset, method=method, variant=variant)
+            try:
+                check_spami_settings(method_params(where))
+            except ConfigError as err:
+                raise ValueError(
+                    f"methods.{method} (variant {variant}, dataset {dataset}): {err}"
+                ) from None
+
+
+_check_spami_settings()
+
 
 for batch in INTEGRATION_BATCHES:
 

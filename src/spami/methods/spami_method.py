@@ -3,7 +3,8 @@
     integrate(mdata, *, seed, threads, device, preset='simulated', **settings) -> IntegrationResult
 
 Settings are any field of :class:`spami.presets.SpaMIConfig` (k, lr, epochs, weights,
-fusion, hidden_dim, latent_dim, dropout, early_stopping, patience, min_delta) plus:
+fusion, hidden_dim, latent_dim, dropout, early_stopping, patience, min_delta, tile_spots,
+halo_hops, input_scaling, reconstruction_scaling, preprocess) plus:
 
 - ``modalities``: names or indices of the modalities to use (one -> single-modality SpaMI:
   one encoder and decoder, no attention, no cosine loss; the paper's Fig 3F/4F/6F);
@@ -26,10 +27,8 @@ from spami.errors import ConfigError
 from spami.graph import shuffle_coordinates as shuffled
 from spami.methods.base import IntegrationResult
 from spami.preprocess import ModalityFeatures, preprocess_mudata, resolve_kinds
-from spami.presets import SpaMIConfig, get_preset
+from spami.presets import PREPROCESS_KEYS, SpaMIConfig, get_preset
 from spami.train import fit_spami
-
-PREPROCESS_KEYS = ("n_comps", "n_top_genes", "min_cells", "min_cells_adt")
 
 
 def select_modalities(names: list[str], wanted: Any) -> list[str]:
