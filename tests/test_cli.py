@@ -45,6 +45,18 @@ def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "o.h5mu").exists()
 
 
+def test_simulate_takes_signal_and_leak_and_refuses_bad_values(tmp_path, capsys):
+    sim = tmp_path / "weak.h5mu"
+    args = ["simulate", "-o", str(sim), "--grid-size", "6", "--scenario", "complementary_rna_adt"]
+    assert main([*args, "--signal", "0.4", "--leak", "0.2"]) == 0
+    params = mudata.read_h5mu(sim).uns["dataset"]
+    assert params["signal"] == pytest.approx(0.4) and params["leak"] == pytest.approx(0.2)
+    bad = tmp_path / "bad.h5mu"
+    assert main(["simulate", "-o", str(bad), "--grid-size", "6", "--leak", "2"]) == 2
+    assert "leak=2.0 must be a fraction in [0, 1]" in capsys.readouterr().err
+    assert not bad.exists()
+
+
 def test_too_few_spots_for_k_is_reported_before_training(tmp_path, capsys):
     sim = tmp_path / "tiny.h5mu"
     assert main(["simulate", "-o", str(sim), "--grid-size", "6"]) == 0

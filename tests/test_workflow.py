@@ -207,12 +207,19 @@ def test_lint_is_clean():
 def test_bench_rule_writes_the_scaling_table(tmp_path):
     """``snakemake bench`` with the config's `bench` settings (the harness's own options)."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
-    config["bench"] = {"sizes": [300], "full_epochs": 0, "epochs_timed": 1, "feature_dims": [6, 4]}
+    config["bench"] = {
+        "sizes": [300],
+        "full_epochs": 0,
+        "epochs_timed": 1,
+        "feature_dims": [6, 4],
+        "threads": 1,
+    }
     configfile = write_config(tmp_path / "config.yaml", config)
     result = snakemake(tmp_path, "bench", "--cores", "1", "--configfile", str(configfile))
     assert result.returncode == 0, result.stderr[-5000:]
     table = pd.read_csv(tmp_path / "results" / "bench" / "scaling.csv")
     assert len(table) == 1 and table.loc[0, "feature_dims"] == "6+4"
+    assert table.loc[0, "threads"] == 1
     assert table.loc[0, "epoch_s"] > 0 and table.loc[0, "epoch_over_gemm_all"] > 0
     assert (tmp_path / "results" / "bench" / "scaling.png").is_file()
 

@@ -104,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--grid-size", type=int, default=36, help="spots per side of the square grid")
     sim.add_argument("--noise-sd", type=float, default=0.5, help="s.d. of the Gaussian noise")
     sim.add_argument("--noise-mean", type=float, default=2.0, help="mean of the Gaussian noise")
+    sim.add_argument(
+        "--signal",
+        type=float,
+        default=1.0,
+        help="scale of the spatial loadings (weaker domains below 1)",
+    )
+    sim.add_argument(
+        "--leak",
+        type=float,
+        default=0.1,
+        help="complementary scenarios: how much of each partition shows in the other modality",
+    )
     sim.add_argument("--seed", type=int, default=0, help="random seed")
     bench = sub.add_parser(
         "bench",
@@ -221,6 +233,8 @@ def run_simulate(args: argparse.Namespace) -> None:
         grid_size=args.grid_size,
         noise_sd=args.noise_sd,
         noise_mean=args.noise_mean,
+        signal=args.signal,
+        leak=args.leak,
         seed=args.seed,
     )
     write_mudata(mdata, args.output)

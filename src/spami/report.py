@@ -715,7 +715,12 @@ def cost_blocks(table: pd.DataFrame) -> list[Block]:
     """The cost table as document blocks."""
     blocks: list[Block] = [
         ("h1", "Computational cost of the integration step"),
-        ("p", "Wall seconds and peak resident memory (Snakemake benchmark files), mean ± sd."),
+        (
+            "p",
+            "Wall seconds and peak resident memory of each integration, measured around the "
+            "method's call inside its batch job (the peak includes the interpreter and the "
+            "modules already imported), mean ± sd.",
+        ),
     ]
     if table.empty:
         return [*blocks, ("p", "No integration job finished.")]

@@ -1,5 +1,8 @@
 # Scaling benchmark of SpaMI (not part of `all`): snakemake --cores 2 bench
-# Sizes and epochs: config key `bench` (optional), else the harness's defaults.
+# Sizes and epochs: config key `bench` (optional), else the harness's defaults; its
+# `threads` (default 2) are the rule's, and `device: cuda` asks the scheduler for a GPU.
+
+BENCH = config.get("bench", {})
 
 
 rule bench:
@@ -11,11 +14,12 @@ rule bench:
         "benchmarks/bench/scaling.tsv"
     conda:
         "../../envs/spami.yaml"
-    threads: 2
+    threads: BENCH.get("threads", 2)
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=1 if BENCH.get("device", "cpu").startswith("cuda") else 0,
     params:
-        settings=config.get("bench", {}),
+        settings={k: v for k, v in BENCH.items() if k != "threads"},
     script:
         "../scripts/bench.py"
