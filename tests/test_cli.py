@@ -41,7 +41,7 @@ def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
     code = main(["integrate", str(tmp_path / "nope.h5mu"), "-o", str(tmp_path / "o.h5mu")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "nope.h5mu" in err
+    assert "nope.h5mu: no such file. Check the path" in err
     assert not (tmp_path / "o.h5mu").exists()
 
 

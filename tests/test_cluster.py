@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -138,10 +140,35 @@ def test_mclust_failure_is_reported_not_hidden():
     assert result.labels.shape == (6,)
 
 
-def test_mclust_without_r_raises_with_install_hint(blobs, monkeypatch):
-    def no_r():
-        raise MethodUnavailableError("R is missing")
+class _RThatCannotStart:
+    """An import hook: importing rpy2.robjects fails as it does when R's library is missing."""
 
-    monkeypatch.setattr(rbridge, "r_objects", no_r)
-    with pytest.raises(MethodUnavailableError):
+    def find_spec(self, name, path=None, target=None):
+        if name == "rpy2.robjects":
+            raise OSError("libR.so: cannot open shared object file")
+        return None
+
+
+@pytest.fixture
+def forget_r():
+    """Start and end with rbridge's cached R forgotten, so the test's R (or its absence) counts."""
+    rbridge.r_objects.cache_clear()
+    yield
+    rbridge.r_objects.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        ("no rpy2", r"rpy2 is not installed .*apt-get install r-base-core.*pip install rpy2=="),
+        ("no R", r"cannot start R \(libR.so.*apt-get install r-base-core.*R_HOME"),
+    ],
+)
+def test_mclust_without_r_raises_with_install_hint(blobs, monkeypatch, forget_r, failure, message):
+    if failure == "no rpy2":
+        monkeypatch.setitem(sys.modules, "rpy2.robjects", None)  # import raises ImportError
+    else:
+        monkeypatch.delitem(sys.modules, "rpy2.robjects", raising=False)
+        monkeypatch.setattr(sys, "meta_path", [_RThatCannotStart(), *sys.meta_path])
+    with pytest.raises(MethodUnavailableError, match=message):
         mclust_clusters(blobs[0], 4)

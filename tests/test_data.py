@@ -137,7 +137,9 @@ def test_different_spots_are_reported() -> None:
     mdata = make_mudata(
         rna=make_modality("gene", 6, seed=0), adt=make_modality("prot", 3, seed=1, spots=other)
     )
-    with pytest.raises(InputDataError, match="do not hold the same spots"):
+    with pytest.raises(
+        InputDataError, match=r"do not hold the same spots.*mudata.intersect_obs\(mdata\)"
+    ):
         validate_mudata(mdata)
 
 
@@ -177,7 +179,9 @@ def test_nan_coordinates_are_reported() -> None:
     coords = mdata.obsm["spatial"].copy()
     coords[2, 0] = np.nan
     mdata.obsm["spatial"] = coords
-    with pytest.raises(InputDataError, match="NaN or inf coordinates for 1 spots"):
+    with pytest.raises(
+        InputDataError, match="NaN or inf coordinates for 1 spots; remove those spots or fill"
+    ):
         validate_mudata(mdata)
 
 
@@ -191,7 +195,9 @@ def test_modality_coordinates_disagreeing_with_the_mudata_are_reported() -> None
 def test_nan_counts_name_the_modality() -> None:
     mdata = make_mudata()
     mdata.mod["adt"].X[0, 0] = np.nan
-    with pytest.raises(InputDataError, match="modality 'adt' .X contains NaN or inf"):
+    with pytest.raises(
+        InputDataError, match="modality 'adt' .X contains NaN or inf.*Replace missing measurements"
+    ):
         validate_mudata(mdata)
 
 
@@ -221,7 +227,9 @@ def test_empty_modality_is_reported() -> None:
 def test_too_few_spots_for_the_knn_graph_are_reported() -> None:
     spots = ["a", "b", "c"]
     mdata = make_mudata(rna=make_modality("gene", 4, seed=0, spots=spots))
-    with pytest.raises(InputDataError, match="only 3 spots.*at least 4"):
+    with pytest.raises(
+        InputDataError, match="only 3 spots.*at least 4; use more spots or a smaller k"
+    ):
         validate_mudata(mdata, k=3)
     validate_quietly(mdata, k=2)
 

@@ -296,10 +296,6 @@ def test_file_by_hand_without_known_checksum_and_no_network_says_what_to_add(tmp
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (REPO / "workflow" / "rules" / "report.smk").exists(),
-    reason="the Snakefile includes workflow/rules/report.smk, not written yet",
-)
 def test_snakemake_rules_download_and_convert_a_registry_dataset(tmp_path, spatialglue_zip):
     with FakeRepository() as repo:
         repo.add("Data_SpatialGlue.zip", spatialglue_zip)

@@ -67,7 +67,7 @@ def test_local_context_operator_averages_self_and_neighbours():
 
 
 def test_too_few_spots_for_k_names_the_fix():
-    with pytest.raises(InputDataError, match="need at least k \\+ 1 = 4 spots"):
+    with pytest.raises(InputDataError, match=r"need at least k \+ 1 = 4 spots. Lower k \(--k\)"):
         spatial_knn_graph(np.zeros((3, 2)), k=3)
 
 

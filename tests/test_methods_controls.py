@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spami.cluster import leiden_n_clusters
-from spami.errors import InputDataError
+from spami.errors import ConfigError, InputDataError
 from spami.methods import controls, smoothing
 from spami.methods.base import IntegrationResult, load_method, store_result
 from spami.metrics import supervised_scores
@@ -119,8 +119,16 @@ def test_smoothing_without_hops_is_the_unsmoothed_concatenation(rna_adt, results
         "spami.methods.smoothing",
     ],
 )
-def test_methods_load_by_config_name(spec):
-    assert callable(load_method(spec))
+def test_methods_load_by_config_name_and_integrate(spec, rna_adt):
+    result = load_method(spec)(rna_adt, seed=0, threads=1, device="cpu")
+    assert result.embedding.shape[0] == rna_adt.n_obs and np.isfinite(result.embedding).all()
+
+
+def test_a_config_name_that_does_not_resolve_says_what_to_check():
+    with pytest.raises(ConfigError, match="cannot be imported.*'module' entry"):
+        load_method("spami.methods.nonexistent:integrate")
+    with pytest.raises(ConfigError, match="has no function 'integrat'"):
+        load_method("spami.methods.controls:integrat")
 
 
 def test_results_store_into_the_mudata(rna_adt, results):

@@ -3,6 +3,7 @@ the validator and the graph builder either succeed or raise our documented error
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,9 +62,18 @@ def test_killed_run_resumes_to_byte_identical_tables(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     # Nothing half-written stands where a finished file belongs: every output that exists
-    # is complete (outputs are written to a temporary name and renamed into place).
-    for h5mu in (killed / "results").rglob("seed*.h5mu"):
+    # is complete (outputs are written to a hidden temporary name and renamed into place).
+    finished = [
+        p
+        for folder in ("resources", "results")
+        for p in (killed / folder).rglob("*.h5mu")
+        if not p.name.startswith(".")
+    ]
+    assert finished, "the kill came before any dataset was written: nothing was checked"
+    for h5mu in finished:
         assert mudata.read_h5mu(h5mu).n_obs > 0, h5mu
+    for status in (killed / "results").rglob("*.status.json"):
+        assert json.loads(status.read_text())["status"], status
     # A killed Snakemake leaves its lock behind: unlock, as a user would, then resume.
     unlocked = subprocess.run(_snakemake_command(killed, "--unlock"), capture_output=True)
     assert unlocked.returncode == 0
@@ -117,15 +127,15 @@ def test_validator_succeeds_or_raises_our_error(coords, width, fill, k):
     counts = np.full((len(coords), width), fill)
     counts[0, 0] = 2.0
     mdata = _mudata(coords, counts)
+    valid = np.isfinite(coords).all() and len(coords) >= k + 1 and fill >= 0  # False for NaN
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             validate_mudata(mdata, k=k)
-        except InputDataError as err:
-            assert str(err)  # a message, naming the problem
+        except InputDataError:
+            assert not valid, f"valid data refused: {len(coords)} spots, k={k}, fill={fill}"
             return
-    # accepted: then the data really are valid
-    assert np.isfinite(coords).all() and len(coords) >= k + 1 and fill >= 0
+    assert valid, f"invalid data accepted: {coords.tolist()}, k={k}, fill={fill}"
 
 
 @settings(max_examples=80, deadline=None)

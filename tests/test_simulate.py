@@ -142,9 +142,15 @@ def test_atac_keeps_more_zeros_than_poisson():
 def test_noise_on_detected_keeps_zeros_and_all_fills_them():
     detected = simulate("rna_adt", noise_on="detected", seed=4, **SMALL)
     everywhere = simulate("rna_adt", noise_on="all", seed=4, **SMALL)
-    density = {key: detected[key].X.nnz / np.prod(detected[key].shape) for key in ("rna", "adt")}
-    assert density["rna"] < 0.5
-    assert everywhere["rna"].X.nnz / np.prod(everywhere["rna"].shape) > 0.95
+    density = {
+        (name, key): mdata[key].X.nnz / np.prod(mdata[key].shape)
+        for name, mdata in (("detected", detected), ("all", everywhere))
+        for key in ("rna", "adt")
+    }
+    assert density["detected", "rna"] < 0.5
+    assert density["all", "rna"] > 0.95 and density["all", "adt"] > 0.95
+    # 'detected' adds noise to nonzero entries only: no modality gets denser than its counts
+    assert density["detected", "adt"] < density["all", "adt"]
 
 
 def test_complementary_labels_are_the_product_of_two_partitions(complementary):
@@ -202,11 +208,21 @@ def test_zero_truncated_draws_have_the_conditional_mean(distribution, rate):
     assert draws.mean() == pytest.approx(rate / (1 - p0), rel=0.01)
 
 
-def test_every_scenario_builds():
+def test_every_scenario_builds_its_modalities_and_domains():
+    expected = {
+        "rna_adt": ({"rna", "adt"}, 5),  # four blocks and the background
+        "rna_atac": ({"rna", "atac"}, 5),
+        "rna_adt_atac": ({"rna", "adt", "atac"}, 5),
+        "complementary_rna_adt": ({"rna", "adt"}, 6),
+        "complementary_rna_atac": ({"rna", "atac"}, 6),
+    }
+    assert set(SCENARIOS) == set(expected)
     for scenario in SCENARIOS:
         mdata = simulate(scenario, grid_size=12, n_rna=20, n_adt=10, n_atac=20)
-        assert mdata.n_obs == 144
-        assert "rna" in mdata.mod
+        modalities, domains = expected[scenario]
+        assert mdata.n_obs == 144 and set(mdata.mod) == modalities, scenario
+        assert mdata.obs["ground_truth"].nunique() == domains, scenario
+        assert mdata.uns["dataset"]["n_domains"] == domains, scenario
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # mudata's notice about update()

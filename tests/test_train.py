@@ -34,9 +34,19 @@ def test_same_seed_same_embedding_and_other_seed_differs(small_features):
     assert len(a.history["total"]) == 15 and set(a.history) >= {"contrastive", "cosine"}
 
 
-def test_training_is_deterministic_without_loading_torchs_compiler(tmp_path):
-    """Seeding asks torch for deterministic kernels, and a training process does not load
-    torch._dynamo (about 70 MB of resident memory): checked in a fresh interpreter."""
+def test_integrate_from_counts_is_seeded_end_to_end():
+    """Preprocessing and training together: the same seed repeats the embedding, another
+    seed gives another one."""
+    mdata = simulate("rna_atac", grid_size=8, n_rna=60, n_atac=80, seed=0)
+    runs = [integrate(mdata, seed=s, epochs=5, progress=False).embedding for s in (1, 1, 2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+def test_two_processes_with_one_seed_train_the_same_embedding_without_torchs_compiler(tmp_path):
+    """Two fresh interpreters with the same seed give the same embedding bit for bit; seeding
+    asks torch for deterministic kernels, and a training process does not load torch._dynamo
+    (about 70 MB of resident memory)."""
     import subprocess
     import sys
 
@@ -45,16 +55,28 @@ def test_training_is_deterministic_without_loading_torchs_compiler(tmp_path):
         "from spami.presets import get_preset\n"
         "from spami.train import fit_spami\n"
         "rng = np.random.default_rng(0)\n"
-        "cfg = get_preset('simulated').with_overrides(epochs=2)\n"
-        "fit_spami([rng.normal(size=(60, 5))] * 2, rng.uniform(size=(60, 2)), cfg, progress=False)\n"
+        "cfg = get_preset('simulated').with_overrides(epochs=5)\n"
+        "x = [rng.normal(size=(60, 5)), rng.normal(size=(60, 4))]\n"
+        "out = fit_spami(x, rng.uniform(size=(60, 2)), cfg, seed=7, threads=2, progress=False)\n"
+        "np.save(sys.argv[1], out.embedding)\n"
         "print(torch.are_deterministic_algorithms_enabled(),"
         " torch.is_deterministic_algorithms_warn_only_enabled(),"
         " 'torch._dynamo' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
-    )
-    assert result.stdout.split() == ["True", "True", "False"]
+    embeddings = []
+    for run in range(2):
+        path = tmp_path / f"run{run}.npy"
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp_path,
+        )
+        assert result.stdout.split() == ["True", "True", "False"]
+        embeddings.append(np.load(path))
+    np.testing.assert_array_equal(embeddings[0], embeddings[1])
+    assert embeddings[0].shape == (60, 64) and np.isfinite(embeddings[0]).all()
 
 
 def test_divergence_names_epoch_terms_and_a_lower_learning_rate(small_features):
