@@ -35,6 +35,8 @@ from spami.usage import peak_rss_mb
 
 if TYPE_CHECKING:
     import mudata
+    import pandas as pd
+    import torch
 
     from spami.presets import SpaMIConfig
 
@@ -64,7 +66,9 @@ SCALING_COLUMNS = [
 ]
 
 
-def epoch_products(n: int, dims: list[int], config, which: str = "gcn") -> list[tuple]:
+def epoch_products(
+    n: int, dims: list[int], config: SpaMIConfig, which: str = "gcn"
+) -> list[tuple[int, int, int, bool]]:
     """The dense products ``x @ w`` of one epoch as (rows, in, out, input needs a gradient).
 
     ``which='gcn'``: the GCN layers of the encoders (clean and, with the contrastive loss,
@@ -119,7 +123,7 @@ def groups_within(products: list[tuple], budget: int) -> list[list[tuple]]:
 def time_gemms(
     n: int,
     dims: list[int],
-    config,
+    config: SpaMIConfig,
     threads: int,
     repeats: int = 5,
     kernel: str = "model",
@@ -200,7 +204,7 @@ def _model_mm(mats: list[tuple]) -> None:
         mm(x.T, g)
 
 
-def kernels_in_use(device) -> str:
+def kernels_in_use(device: str | torch.device) -> str:
     """Which kernels an epoch ran on (they differ between CPUs: see :mod:`spami.dense`)."""
     from spami.dense import uses_onednn, weight_gradients_on_onednn
     from spami.fused import fused_available
@@ -621,7 +625,7 @@ def fitted_slope(n: np.ndarray, values: np.ndarray) -> float:
     return float(np.polyfit(np.log(n[ok]), np.log(values[ok]), 1)[0])
 
 
-def plot_scaling(table, path: str | Path) -> None:
+def plot_scaling(table: pd.DataFrame, path: str | Path) -> None:
     """Log-log plot of epoch/graph time and peak RSS against N, with fitted slopes."""
     import matplotlib
 

@@ -34,6 +34,7 @@ import math
 import os
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ COSINE_EPS = 1e-8  # F.cosine_similarity's default
 EXP_DEGREE = 10
 
 
-def compile_with_numba(compile_kernels: Callable):
+def compile_with_numba(compile_kernels: Callable[..., Any]) -> Any:
     """``compile_kernels(numba, cache)``'s result, cached on disk where a cache directory is
     writable (else compiled in every process); None without Numba."""
     try:
@@ -285,7 +286,14 @@ def dgi_loss(
     return dgi_loss_torch(*tensors, rows)
 
 
-def dgi_loss_torch(projected, projected_corrupt, context, context_corrupt, bias, rows=None):
+def dgi_loss_torch(
+    projected: torch.Tensor,
+    projected_corrupt: torch.Tensor,
+    context: torch.Tensor,
+    context_corrupt: torch.Tensor,
+    bias: torch.Tensor,
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
     """:func:`dgi_loss` in torch's element-wise operations (any device)."""
     g = torch.sigmoid(F.normalize(context, p=2, dim=1, eps=NORMALIZE_EPS))
     g_corrupt = torch.sigmoid(F.normalize(context_corrupt, p=2, dim=1, eps=NORMALIZE_EPS))
@@ -338,7 +346,9 @@ def mean_cosine(a: torch.Tensor, b: torch.Tensor, rows: torch.Tensor | None = No
     return mean_cosine_torch(a, b, rows)
 
 
-def mean_cosine_torch(a, b, rows=None):
+def mean_cosine_torch(
+    a: torch.Tensor, b: torch.Tensor, rows: torch.Tensor | None = None
+) -> torch.Tensor:
     """:func:`mean_cosine` with ``F.cosine_similarity`` (any device)."""
     if rows is not None:
         a, b = a[rows], b[rows]

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from spami.model import SpaMIModule
+
+if TYPE_CHECKING:
+    from spami.train import GraphOperators
 
 
 @dataclass
@@ -64,7 +68,13 @@ def expand_by_hops(adjacency: sp.csr_matrix, nodes: np.ndarray, hops: int) -> np
     return np.flatnonzero(mask)
 
 
-def build_tiles(coords: np.ndarray, ops, tile_spots: int, halo_hops: int, device) -> list[Tile]:
+def build_tiles(
+    coords: np.ndarray,
+    ops: GraphOperators,
+    tile_spots: int,
+    halo_hops: int,
+    device: torch.device,
+) -> list[Tile]:
     """Tiles with halos and their restricted operators (``ops``: global GraphOperators)."""
     adjacency = ops.matrices[2]
     tiles = []

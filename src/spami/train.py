@@ -7,6 +7,7 @@ import os
 import random
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +20,12 @@ from spami.graph import gcn_normalize, local_context_operator, spatial_knn_graph
 from spami.memory import reuse_freed_memory
 from spami.model import SpaMIModule, SparseOperator, contrastive_loss, cosine_loss
 from spami.presets import SpaMIConfig
+
+if TYPE_CHECKING:
+    from spami.tiling import Tile
+
+# (contrastive weight per modality, reconstruction weight per modality, cosine weight)
+LossWeights = tuple[list[float], list[float], float]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +109,13 @@ class GraphOperators:
         )
 
     @classmethod
-    def from_matrices(cls, gcn, context, adjacency, device) -> GraphOperators:
+    def from_matrices(
+        cls,
+        gcn: sp.csr_matrix,
+        context: sp.csr_matrix,
+        adjacency: sp.csr_matrix,
+        device: torch.device,
+    ) -> GraphOperators:
         """Wrap precomputed SciPy matrices."""
         return cls(
             gcn=SparseOperator(gcn, device, symmetric=True),
@@ -180,7 +193,15 @@ def fit_spami(
 
 
 def _run_epochs(
-    module, optimizer, xs, ops, tiles, weights, generator, config: SpaMIConfig, progress: bool
+    module: SpaMIModule,
+    optimizer: Adam,
+    xs: list[torch.Tensor],
+    ops: GraphOperators,
+    tiles: list[Tile] | None,
+    weights: LossWeights,
+    generator: torch.Generator,
+    config: SpaMIConfig,
+    progress: bool,
 ) -> tuple[dict[str, list[float]], int]:
     """The training epochs (stopping early on a plateau if configured): (history, epochs run)."""
     n_spots = xs[0].shape[0]
@@ -252,8 +273,8 @@ def unscale(values: np.ndarray, transform: FeatureTransform) -> np.ndarray:
 
 
 def balance_reconstruction(
-    weights: tuple[list[float], list[float], float], features: list[np.ndarray], mode: str
-) -> tuple[list[float], list[float], float]:
+    weights: LossWeights, features: list[np.ndarray], mode: str
+) -> LossWeights:
     """Loss weights with each reconstruction weight divided by its input's mean feature
     variance when ``mode`` is 'variance' (``SpaMIConfig.reconstruction_scaling``)."""
     if mode == "none":
@@ -276,7 +297,15 @@ def _check_finite(values: dict[str, float], epoch: int, lr: float) -> None:
         )
 
 
-def train_step(module, optimizer, xs, xs_corrupt, ops, weights, rows=None) -> dict[str, float]:
+def train_step(
+    module: SpaMIModule,
+    optimizer: Adam,
+    xs: list[torch.Tensor],
+    xs_corrupt: list[torch.Tensor],
+    ops: GraphOperators,
+    weights: LossWeights,
+    rows: torch.Tensor | None = None,
+) -> dict[str, float]:
     """One optimizer step on the loss over ``rows`` (all spots when None)."""
     terms = loss_terms(module, xs, xs_corrupt, ops, weights, rows)
     optimizer.zero_grad(set_to_none=True)
@@ -285,7 +314,9 @@ def train_step(module, optimizer, xs, xs_corrupt, ops, weights, rows=None) -> di
     return {name: float(t.detach()) for name, t in terms.items()}
 
 
-def training_tiles(coords: np.ndarray, ops: GraphOperators, config: SpaMIConfig, device):
+def training_tiles(
+    coords: np.ndarray, ops: GraphOperators, config: SpaMIConfig, device: torch.device
+) -> list[Tile] | None:
     """The spatial tiles of tiled training, or None for full-batch training (no
     ``config.tile_spots``, or tiles at least as large as the slice)."""
     from spami.tiling import build_tiles
@@ -295,7 +326,16 @@ def training_tiles(coords: np.ndarray, ops: GraphOperators, config: SpaMIConfig,
     return None
 
 
-def train_epoch(module, optimizer, xs, perm, ops, tiles, weights, generator) -> dict[str, float]:
+def train_epoch(
+    module: SpaMIModule,
+    optimizer: Adam,
+    xs: list[torch.Tensor],
+    perm: torch.Tensor,
+    ops: GraphOperators,
+    tiles: list[Tile] | None,
+    weights: LossWeights,
+    generator: torch.Generator,
+) -> dict[str, float]:
     """One epoch: a full-batch step (``tiles`` None) or one pass over the tiles."""
     if tiles is None:
         return train_step(module, optimizer, xs, [take_rows(x, perm) for x in xs], ops, weights)
@@ -338,7 +378,7 @@ def loss_terms(
     xs: list[torch.Tensor],
     xs_corrupt: list[torch.Tensor],
     ops: GraphOperators,
-    weights: tuple[list[float], list[float], float],
+    weights: LossWeights,
     rows: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weighted loss terms of the spec on the given spots (``rows``; None = all)."""
@@ -368,7 +408,9 @@ def loss_terms(
 
 
 @torch.no_grad()
-def forward_outputs(module: SpaMIModule, xs, ops: GraphOperators) -> dict[str, list[torch.Tensor]]:
+def forward_outputs(
+    module: SpaMIModule, xs: list[torch.Tensor], ops: GraphOperators
+) -> dict[str, list[torch.Tensor]]:
     """Eval-mode tensors: fused embedding, per-modality embeddings, attention, reconstructions."""
     module.eval()
     z = module.encode(xs, ops.gcn)

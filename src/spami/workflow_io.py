@@ -126,6 +126,7 @@ def write_json(data: Mapping[str, Any], path: str | Path) -> None:
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
+    """The JSON file at ``path`` (a status or manifest) as a dict."""
     return json.loads(Path(path).read_text())
 
 
