@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import mudata
 import numpy as np
 import pytest
@@ -24,6 +27,19 @@ def test_failure_inside_atomic_path_keeps_the_old_file_and_leaves_no_temporary(t
         tmp.write_text("new\n")
     assert target.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_finished_files_get_the_permissions_of_a_plain_write(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        with atomic_path(tmp_path / "scores.csv") as tmp:
+            tmp.write_text("a,b\n")
+        (tmp_path / "plain.csv").write_text("a,b\n")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "scores.csv").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.csv").stat().st_mode) == 0o666 & ~umask
 
 
 def test_mudata_write_that_dies_midway_keeps_the_previous_dataset(tmp_path, monkeypatch):

@@ -81,3 +81,12 @@ def test_help_shows_defaults_but_not_unset_ones(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "numbers of spots" in text and "(default: [1000, 10000, 100000])" in text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_version_is_the_installed_packages(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"spami {version('spami')}"

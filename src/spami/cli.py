@@ -42,10 +42,12 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from spami import __version__
     from spami.presets import FUSIONS, PRESETS
     from spami.simulate import SCENARIOS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"spami {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
