@@ -79,6 +79,13 @@ def test_two_processes_with_one_seed_train_the_same_embedding_without_torchs_com
     assert embeddings[0].shape == (60, 64) and np.isfinite(embeddings[0]).all()
 
 
+def test_progress_bar_ends_on_the_last_epochs_loss(small_features, capsys):
+    features, coords = small_features
+    cfg = get_preset("simulated").with_overrides(epochs=7)
+    trained = fit_spami(features, coords, cfg, seed=0, progress=True)
+    assert f"loss={trained.history['total'][-1]:.4f}" in capsys.readouterr().err
+
+
 def test_divergence_names_epoch_terms_and_a_lower_learning_rate(small_features):
     features, coords = small_features
     features = [features[0] * 1e30, features[1]]

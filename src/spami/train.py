@@ -215,8 +215,8 @@ def _run_epochs(
         _check_finite(values, epoch, config.lr)
         for name, v in values.items():
             history[name].append(v)
-        if progress and epoch % 50 == 0:
-            bar.set_postfix(loss=f"{values['total']:.4f}")
+        if progress and (epoch % 50 == 0 or epoch == config.epochs - 1):
+            bar.set_postfix(loss=f"{values['total']:.4f}")  # the last epoch's loss at the end
         if config.early_stopping:
             if best == float("inf") or values["total"] < best - config.min_delta * abs(best):
                 best, stale = values["total"], 0
