@@ -90,3 +90,14 @@ def test_version_is_the_installed_packages(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"spami {version('spami')}"
+
+
+def test_integrate_offers_every_fusion_the_model_has():
+    from spami.cli import build_parser
+    from spami.presets import FUSIONS
+
+    parser = build_parser()
+    for fusion in FUSIONS:
+        args = parser.parse_args(["integrate", "in.h5mu", "-o", "out.h5mu", "--fusion", fusion])
+        assert args.fusion == fusion
+    assert set(FUSIONS) == {"attention", "concat", "mean"}

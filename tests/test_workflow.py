@@ -116,6 +116,16 @@ def test_misspelt_spami_setting_fails_before_any_job(tmp_path):
     assert "variant no_cosine" in output and "Unknown SpaMI setting(s) ['epoch']" in output
 
 
+def test_a_device_torch_cannot_use_everywhere_is_refused(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["device"] = "mps"  # SpaMI would have trained on the CPU, SpatialGlue failed
+    result = snakemake(
+        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
+    assert result.returncode != 0
+    assert "'mps' does not match" in result.stdout + result.stderr
+
+
 def test_bad_method_name_fails(tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["methods"]["pca/concat"] = config["methods"].pop("pca_concat")
