@@ -1,10 +1,13 @@
 """Config validation, the benchmark grid and per-job settings, shared by every rule file.
 
-Kept free of spami imports: Snakemake may run from an environment without the package.
+Kept free of spami imports: Snakemake may run from an environment without the package. The
+rule files import only spami's light modules (standard library and PyYAML) from the source
+tree, which this file puts on sys.path.
 """
 
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,8 @@ SPAMI_SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (SPAMI_SRC, os.getenv("PYTHONPATH")) if p)
 )
+if SPAMI_SRC not in sys.path:
+    sys.path.insert(0, SPAMI_SRC)
 
 NAME = "[A-Za-z0-9_]+"
 

@@ -5,14 +5,11 @@
 
 A dataset of one's own (registry layout: h5mu) is read from that .h5mu as it is: nothing
 is downloaded or converted for it. Archives shared by several datasets
-(Data_SpatialGlue.zip) are kept once under resources/downloads/. Downloading runs on the submitting host (localrule): cluster nodes
-often have no internet. Limit parallel downloads with --resources downloads=1.
+(Data_SpatialGlue.zip) are kept once under resources/downloads/. Downloading runs on the
+submitting host (localrule): cluster nodes often have no internet. Limit parallel downloads
+with --resources downloads=1.
 """
 
-import sys
-
-if SPAMI_SRC not in sys.path:
-    sys.path.insert(0, SPAMI_SRC)
 from spami.datasets import check_local_datasets, load_registry
 
 # Checked at parse time, so a broken registry entry (or a missing file of one's own) fails

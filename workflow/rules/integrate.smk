@@ -3,10 +3,6 @@
 # importing torch, scanpy or R costs more than most integrations of a small dataset; each
 # run still writes its own .h5mu, status (with its seconds and peak memory) and log.
 
-import sys
-
-if SPAMI_SRC not in sys.path:
-    sys.path.insert(0, SPAMI_SRC)
 from spami.errors import ConfigError
 
 # no torch: the standard library only
