@@ -60,6 +60,11 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
+def dry_run(workdir: Path, config: dict):
+    """``snakemake -n`` of the workflow with ``config`` (written to workdir/c.yaml)."""
+    return snakemake(workdir, "-n", "--configfile", str(write_config(workdir / "c.yaml", config)))
+
+
 # ---------------------------------------------------------------- helpers of spami.workflow_io
 
 
@@ -98,9 +103,7 @@ def test_failure_status_classifies_exceptions():
 def test_misspelt_config_key_fails_naming_it(tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["methods"]["spami"]["parmas"] = config["methods"]["spami"].pop("params")
-    result = snakemake(
-        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
-    )
+    result = dry_run(tmp_path, config)
     assert result.returncode != 0
     assert "parmas" in result.stdout + result.stderr
 
@@ -108,9 +111,7 @@ def test_misspelt_config_key_fails_naming_it(tmp_path):
 def test_misspelt_spami_setting_fails_before_any_job(tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["methods"]["spami"]["variants"]["no_cosine"]["epoch"] = 50
-    result = snakemake(
-        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
-    )
+    result = dry_run(tmp_path, config)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "variant no_cosine" in output and "Unknown SpaMI setting(s) ['epoch']" in output
@@ -119,9 +120,7 @@ def test_misspelt_spami_setting_fails_before_any_job(tmp_path):
 def test_a_device_torch_cannot_use_everywhere_is_refused(tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["device"] = "mps"  # SpaMI would have trained on the CPU, SpatialGlue failed
-    result = snakemake(
-        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
-    )
+    result = dry_run(tmp_path, config)
     assert result.returncode != 0
     assert "'mps' does not match" in result.stdout + result.stderr
 
@@ -129,9 +128,7 @@ def test_a_device_torch_cannot_use_everywhere_is_refused(tmp_path):
 def test_bad_method_name_fails(tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["methods"]["pca/concat"] = config["methods"].pop("pca_concat")
-    result = snakemake(
-        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
-    )
+    result = dry_run(tmp_path, config)
     assert result.returncode != 0
     assert "pca/concat" in result.stdout + result.stderr
 
@@ -167,9 +164,7 @@ def test_run_on_restricts_a_variant_to_its_scenarios(tmp_path):
     scenarios = config["simulation"]["scenarios"]
     scenarios["rna_atac"] = {"scenario": "rna_atac", "grid_size": 18}
     config["methods"]["spami"]["variants"]["no_cosine"]["run_on"] = ["rna_atac"]
-    result = snakemake(
-        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
-    )
+    result = dry_run(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
     # one job per dataset, seed and conda env: spami default + pca_concat on rna_adt,
     # the same + no_cosine on rna_atac (a batch, and so a rule, of its own)
@@ -180,9 +175,7 @@ def test_run_on_restricts_a_variant_to_its_scenarios(tmp_path):
     assert jobs["score"] == 2  # one per dataset and seed
 
     config["methods"]["spami"]["variants"]["no_cosine"]["run_on"] = ["rna_atc"]
-    result = snakemake(
-        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
-    )
+    result = dry_run(tmp_path, config)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "rna_atc" in output and "run_on" in output
@@ -194,9 +187,7 @@ def test_a_scenario_can_have_its_own_noise_levels(tmp_path):
     scenarios = config["simulation"]["scenarios"]
     scenarios["comp"] = {"scenario": "complementary_rna_adt", "grid_size": 18}
     scenarios["comp"]["noise_levels"] = [0.5]
-    result = snakemake(
-        tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config))
-    )
+    result = dry_run(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert _planned_jobs(result)["simulate"] == 3 + 1
