@@ -139,6 +139,31 @@ def test_atac_keeps_more_zeros_than_poisson():
         assert observed_zeros.mean() >= 0.5  # zero_inflation = 0.5 drops half the entries
 
 
+def test_noise_zero_still_offsets_rna_and_protein_by_the_noise_mean():
+    mdata = simulate("rna_adt", noise_sd=0.0, seed=5, **SMALL)
+    for key in ("rna", "adt"):
+        counts = _dense(mdata[key].X)
+        assert counts.min() == 2.0  # every entry is count + 2: no zeros, no entry below 2
+    shifted = simulate("rna_adt", noise_sd=0.0, noise_mean=0.0, seed=5, **SMALL)
+    np.testing.assert_array_equal(_dense(mdata["rna"].X), _dense(shifted["rna"].X) + 2.0)
+
+
+def _open_peaks(noise_sd: float) -> np.ndarray:
+    mdata = simulate("rna_atac", grid_size=12, noise_sd=noise_sd, seed=6, **SMALL)
+    return _dense(mdata["atac"].X) > 0
+
+
+def test_atac_noise_drops_open_peaks_and_never_opens_one():
+    reference = _open_peaks(0.0)
+    lost = {}
+    for noise_sd in (0.5, 2.0, 4.0):
+        is_open = _open_peaks(noise_sd)
+        assert not (is_open & ~reference).any()  # no closed peak opens
+        lost[noise_sd] = (reference & ~is_open).sum() / reference.sum()
+    assert lost[0.5] == 0.0  # count >= 1 plus 2 would need a 5-sd draw to round to 0
+    assert 0.03 < lost[2.0] < lost[4.0] < 0.35  # the noise is extra dropout
+
+
 def test_noise_on_detected_keeps_zeros_and_all_fills_them():
     detected = simulate("rna_adt", noise_on="detected", seed=4, **SMALL)
     everywhere = simulate("rna_adt", noise_on="all", seed=4, **SMALL)

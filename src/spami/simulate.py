@@ -27,9 +27,21 @@ Counts: RNA zero-inflated negative binomial (``zero_inflation`` 0.5, NB size
 then Gaussian noise N(``noise_mean`` 2, ``noise_sd``^2), rounded and clipped at zero.
 ``noise_on="auto"`` adds the noise to every RNA and protein entry (the recipe) but only
 to the non-zero ATAC entries: ATAC is binarized before LSI, and a mean-2 noise on its
-zeros would make every peak open and leave ATAC no signal at all. ATAC thus keeps its
-zero inflation and sparsity, and its binarized signal does not change with noise_sd.
-``noise_on="detected"`` keeps every modality sparse (for 10^6 spots).
+zeros would make every peak open and leave ATAC no signal at all. What the noise does:
+
+- RNA and protein: every entry becomes round(count + N(noise_mean, sd^2)), clipped at 0.
+  So even noise_sd 0 is not the raw counts: every entry gets +2 (zeros become 2 and the
+  matrices dense), an offset that stays in the data and shrinks the ratios between
+  counts. With sd > 0 every entry also gets independent Gaussian scatter.
+- ATAC: a detected peak stays open unless count + noise rounds to 0 or below, and a
+  closed peak never opens, so for the binarized data the noise is extra dropout
+  (measured on ``rna_atac``, 20 x 20 grid, seed 0: of the 119,976 open (spot, peak)
+  entries at sd 0, none lost at sd 0.5, 0.3 % at sd 1, 6.7 % at sd 2, 20 % at sd 4).
+  At sd 0 the open entries are exactly the zero-inflated Poisson's non-zero draws
+  (their counts + 2).
+
+``noise_on="detected"`` adds the noise to the detected entries of every modality (zeros
+stay zeros), which keeps every modality sparse (for 10^6 spots).
 
 Calibration (measured with single-modality PCA + Leiden, never with an integration
 method). With NSF's expression 20 and the non-spatial factors as strong as the spatial
