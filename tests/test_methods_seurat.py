@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from spami import rbridge
-from spami.cluster import leiden_n_clusters
+from spami.cluster import cluster_embedding, leiden_n_clusters
 from spami.errors import InputDataError, MethodUnavailableError
 from spami.methods import controls, seurat_wnn
 from spami.metrics import supervised_scores
@@ -98,6 +98,27 @@ def test_three_modalities_with_lsi_computed_in_r():
     assert result.attention.shape == (mdata.n_obs, 3)
     np.testing.assert_allclose(result.attention.sum(axis=1), 1.0, atol=1e-5)
     assert np.isfinite(result.embedding).all()
+    assert result.uns["params"]["rna_dims"] == 50  # the multiome vignette's 1:50
+
+
+def test_rna_pcs_follow_the_vignette_of_the_pairing():
+    assert seurat_wnn.default_rna_dims(["rna", "adt"]) == 30  # CITE-seq vignette, 1:30
+    assert seurat_wnn.default_rna_dims(["rna", "atac"]) == 50  # multiome vignette, 1:50
+    assert seurat_wnn.default_rna_dims(["rna", "atac"], rna_dims=20) == 20
+
+
+@pytest.mark.r
+@needs_seurat
+def test_kmeans_on_the_wnn_graph_clusters_the_domains(rna_adt, wnn):
+    # k-means on the stored 20-dim spectral embedding found one big cluster and a few tiny
+    # ones (ARI near 0); on the graph's spectral embedding with one eigenvector per domain
+    # it recovers the domains
+    truth = rna_adt.obs["ground_truth"].astype(str).to_numpy()
+    n_domains = len(set(truth))
+    graph_kmeans = cluster_embedding(
+        wnn.embedding, n_domains, ("kmeans",), seed=0, connectivities=wnn.connectivities
+    )["kmeans"]
+    assert supervised_scores(truth, graph_kmeans.labels)["ari"] > 0.4
 
 
 def test_feature_names_become_legal_for_seurat():

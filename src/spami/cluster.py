@@ -8,6 +8,13 @@ Three algorithms, as the paper and its benchmark habit use them:
 - mclust (R, EEE model) on the first 20 principal components, as SpatialGlue does.
 - k-means (scikit-learn, 10 restarts).
 
+Columns that are constant across spots (MOFA+ switches unused factors off to exact
+zeros) are dropped first: they change no distance, and they make mclust's shared
+covariance singular. A method whose output is a graph (Seurat WNN) is clustered on that
+graph: Leiden directly, k-means and mclust on its spectral embedding with as many
+eigenvectors as clusters (:func:`spectral_features`; k-means on it is scikit-learn's
+``spectral_clustering``).
+
 Every function returns a ClusteringResult whose labels are strings, one per spot.
 """
 
@@ -20,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from spami.errors import ConfigError, InputDataError
+from spami.errors import ClusteringFailedError, ConfigError, InputDataError
 
 ALGORITHMS = ("leiden", "mclust", "kmeans")
 REFERENCE_N_NEIGHBORS = 50
@@ -72,20 +79,57 @@ def _check_n_clusters(n_clusters: int, n_spots: int) -> int:
     return int(n_clusters)
 
 
-def leading_pcs(embedding: np.ndarray, n_pcs: int, seed: int = 0) -> np.ndarray:
-    """Project (n, d) onto its first ``n_pcs`` principal components, (n, n_pcs).
+def varying_columns(values: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
+    """The columns of an (n, d) array whose standard deviation exceeds ``rtol`` times the
+    largest one (at least one column is kept): constant columns carry no information."""
+    spread = values.std(axis=0)
+    keep = spread > rtol * spread.max()
+    if not keep.any():
+        keep[0] = True
+    return values[:, keep]
 
-    Returns the embedding unchanged when it has no more than ``n_pcs`` dimensions.
+
+def leading_pcs(embedding: np.ndarray, n_pcs: int, seed: int = 0) -> np.ndarray:
+    """Project (n, d) onto its first ``n_pcs`` principal components, (n, <= n_pcs).
+
+    Constant columns are dropped first (:func:`varying_columns`); an embedding with no more
+    than ``n_pcs`` columns left is returned as it is, else its projection, less any
+    component of (numerically) zero variance.
     """
     from sklearn.decomposition import PCA
 
-    values = _check_embedding(embedding)
+    values = varying_columns(_check_embedding(embedding))
     if values.shape[1] <= n_pcs:
         return values
     n_components = min(n_pcs, values.shape[0])
-    return PCA(n_components=n_components, svd_solver="full", random_state=seed).fit_transform(
-        values
-    )
+    pcs = PCA(n_components=n_components, svd_solver="full", random_state=seed).fit_transform(values)
+    return varying_columns(pcs)
+
+
+def spectral_features(connectivities: sp.spmatrix, n_components: int, seed: int = 0) -> np.ndarray:
+    """(n, n_components) spectral embedding of a weighted spot graph (symmetrized first):
+    the eigenvectors of its normalized Laplacian with the smallest eigenvalues, the first
+    included, as scikit-learn's ``spectral_clustering`` computes them before its k-means.
+
+    Where the graph falls apart into components, each gets indicator-like eigenvectors,
+    which is what clustering wants; scikit-learn's warning about it is silenced.
+    """
+    import warnings
+
+    from sklearn.manifold import spectral_embedding
+
+    graph = _check_connectivities(connectivities, None).astype(np.float64)
+    graph = ((graph + graph.T) / 2.0).tocsr()
+    n_components = int(min(n_components, graph.shape[0] - 1))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        return spectral_embedding(
+            graph,
+            n_components=n_components,
+            random_state=seed,
+            drop_first=False,
+            norm_laplacian=True,
+        )
 
 
 def default_n_neighbors(n_spots: int) -> int:
@@ -314,8 +358,9 @@ def mclust_clusters(
     """R mclust Gaussian mixture (``Mclust(pcs, G=n_clusters, modelNames=model)``) on the first n_pcs PCs.
 
     Needs R with mclust (raises MethodUnavailableError otherwise). When Mclust cannot
-    fit the model (it returns NULL, or fails), returns one cluster holding every spot
-    with ``reached=False`` and the reason in ``message``, so a benchmark keeps going.
+    fit the model (it returns NULL, or fails), raises ClusteringFailedError with the reason
+    and what to try: a failed fit is not a clustering (scored as one cluster, it counted as
+    ARI 0).
     """
     from spami import rbridge
 
@@ -336,16 +381,9 @@ def mclust_clusters(
     except RRuntimeError as err:
         failure = f"Mclust failed: {str(err).strip()}"
     if failure:
-        return ClusteringResult(
-            labels=np.full(values.shape[0], "0"),
-            algorithm="mclust",
-            resolution=None,
-            n_clusters=1,
-            reached=False,
-            message=(
-                f"{failure} with G={target}, model {model!r} on {values.shape[1]} dims; every "
-                "spot was put in one cluster. Try another model (e.g. 'VVV', 'EII') or fewer PCs."
-            ),
+        raise ClusteringFailedError(
+            f"{failure} with G={target}, model {model!r} on {values.shape[1]} dims. Try "
+            "another model (e.g. 'VVV', 'EII') or fewer PCs."
         )
     labels = rbridge.to_numpy(fit.rx2("classification")).astype(int)
     found = len(np.unique(labels))
@@ -371,7 +409,9 @@ def cluster_embedding(
 ) -> dict[str, ClusteringResult]:
     """Run each named algorithm on an (n, d) embedding; {algorithm: ClusteringResult}.
 
-    ``connectivities`` (n, n), when given, replaces the kNN graph for Leiden only.
+    ``connectivities`` (n, n), when given, is the method's own spot graph: Leiden runs on it
+    instead of a kNN graph of the embedding, and k-means and mclust on its spectral
+    embedding with ``n_clusters`` eigenvectors (:func:`spectral_features`).
     """
     unknown = sorted(set(algorithms) - set(ALGORITHMS))
     if unknown:
@@ -379,13 +419,16 @@ def cluster_embedding(
             f"Unknown clustering algorithm(s) {unknown}; choose from {list(ALGORITHMS)}."
         )
     results: dict[str, ClusteringResult] = {}
+    points = embedding
+    if connectivities is not None and set(algorithms) - {"leiden"}:
+        points = spectral_features(connectivities, n_clusters, seed)
     for algorithm in algorithms:
         if algorithm == "leiden":
             results[algorithm] = leiden_n_clusters(
                 embedding, n_clusters, seed=seed, connectivities=connectivities
             )
         elif algorithm == "mclust":
-            results[algorithm] = mclust_clusters(embedding, n_clusters, seed=seed)
+            results[algorithm] = mclust_clusters(points, n_clusters, seed=seed)
         else:
-            results[algorithm] = kmeans_clusters(embedding, n_clusters, seed=seed)
+            results[algorithm] = kmeans_clusters(points, n_clusters, seed=seed)
     return results

@@ -21,6 +21,10 @@ class TrainingDivergedError(SpamiError, FloatingPointError):
     """Training produced a non-finite loss."""
 
 
+class ClusteringFailedError(SpamiError, RuntimeError):
+    """A clustering algorithm could not fit the embedding (e.g. Mclust returned NULL)."""
+
+
 class ChecksumError(SpamiError, ValueError):
     """A downloaded file does not match its published checksum."""
 
