@@ -184,6 +184,20 @@ def test_shipped_registry_is_valid_and_names_known_presets():
         assert preset in PRESETS, f"{spec.name}: preset {preset!r}"
 
 
+def test_shipped_registry_names_spatialglues_datatype_for_each_pair():
+    # Without it SpatialGlue ran the thymus and the lymph node on its SPOTS preset (k 3,
+    # 600 epochs, weights 1, 5, 1, 1) instead of their tutorials' presets.
+    from spami.methods.spatialglue import ADT_DATATYPES, ATAC_DATATYPES
+
+    expected = {"mouse_thymus_stereo_cite": "Stereo-CITE-seq", "human_lymph_node_a1": "10x"}
+    registry = load_registry(REPO / "config" / "datasets.yaml")
+    for spec in registry.values():
+        datatype = spec.method_params.get("spatialglue", {}).get("datatype")
+        fitting = ATAC_DATATYPES if "atac" in spec.modalities else ADT_DATATYPES
+        assert datatype in fitting, f"{spec.name}: SpatialGlue datatype {datatype!r}"
+        assert datatype == expected.get(spec.name, datatype)
+
+
 def test_paper_config_names_only_registry_datasets():
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     registry = load_registry(REPO / paper.get("dataset_registry", "config/datasets.yaml"))

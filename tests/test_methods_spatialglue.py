@@ -116,6 +116,26 @@ def test_a_datatype_that_does_not_fit_the_modalities_is_refused(rna_adt):
         spatialglue.integrate(rna_adt, datatype="Spatial-epigenome-transcriptome")
 
 
+def test_epoch_fraction_trains_that_share_of_the_datatypes_epochs(rna_adt):
+    short = spatialglue.integrate(rna_adt, seed=0, epoch_fraction=0.01)
+    assert short.uns["epochs"] == 6  # 1 % of the SPOTS preset's 600
+    tiny = spatialglue.integrate(rna_adt, seed=0, datatype="10x", epoch_fraction=0.001)
+    assert tiny.uns["epochs"] == 1  # 0.2 of the 10x preset's 200 rounds up to one epoch
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"epochs": 10, "epoch_fraction": 0.5}, "not both"),
+        ({"epoch_fraction": 0.0}, r"in \(0, 1\]"),
+        ({"epoch_fraction": 1.5}, r"in \(0, 1\]"),
+    ],
+)
+def test_bad_epoch_settings_are_refused_before_training(rna_adt, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        spatialglue.integrate(rna_adt, **settings)
+
+
 def test_compat_patch_is_idempotent_and_clr_accepts_sparse_counts():
     first = spatialglue_compat.load_spatialglue()
     second = spatialglue_compat.load_spatialglue()
