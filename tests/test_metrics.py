@@ -58,6 +58,12 @@ def test_no_annotation_at_all_is_an_input_error():
         supervised_scores([None, np.nan, ""], [0, 1, 2])
 
 
+def test_a_single_annotated_domain_is_an_input_error():
+    # every clustering scored 1 against one domain, the random control as well as SpaMI
+    with pytest.raises(InputDataError, match=r"one domain only \('x'\).*Annotate at least two"):
+        supervised_scores(["x"] * 6 + [None], [0, 1, 2, 0, 1, 2, 0])
+
+
 def test_length_mismatch_is_an_input_error():
     with pytest.raises(InputDataError, match="same spots"):
         supervised_scores(TRUTH, [0, 1])

@@ -60,6 +60,13 @@ def supervised_scores(
         )
     truth_kept = truth_values[keep].astype(str)
     predicted_kept = predicted[keep].astype(str)
+    domains = np.unique(truth_kept)
+    if len(domains) < 2:
+        raise InputDataError(
+            f"The ground truth has one domain only ({str(domains[0])!r}): every clustering would "
+            "score 1 on ARI, AMI, NMI and homogeneity. Annotate at least two domains, or "
+            "drop obs['ground_truth'] and compare methods by Moran's I."
+        )
     return {
         "ari": float(metrics.adjusted_rand_score(truth_kept, predicted_kept)),
         "ami": float(metrics.adjusted_mutual_info_score(truth_kept, predicted_kept)),

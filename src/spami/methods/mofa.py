@@ -12,7 +12,8 @@ features, not of PCA components, so MOFA+ learns its own factors.
   total counts); TF-IDF, ``log1p(tf * idf * 1e4)`` (Signac's ``RunTFIDF`` method 1).
 
 mofapy2 settings (mofapy2's / muon's ``mu.tl.mofa`` defaults unless stated): ``n_factors`` = 15
-(the paper's comparison used 15-20 factors; SpatialGlue's scripts used 10); features centered;
+(the SpaMI paper does not state a number; muon's default and SpatialGlue's scripts use 10; MOFA+
+switches off the factors it does not need, so a few more cost nothing); features centered;
 ARD prior on the weights (not on the factors: one group), spike-and-slab on the weights;
 ``convergence_mode='fast'``, at most ``max_iterations`` (1000) iterations; CPU only; output
 silenced. No model file is written: the factors are read from the trained model in memory.
