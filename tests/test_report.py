@@ -132,22 +132,30 @@ def test_noise_sweep_table_has_every_run_at_every_noise_level():
     assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
 
 
-def test_significance_table_pairs_on_dataset_and_seed():
+def test_significance_pairs_datasets_after_averaging_seeds():
+    """Seeds share a dataset's data draw and MOFA+ repeats one value: datasets are the pairs."""
     rows = []
     rng = np.random.default_rng(0)
-    for dataset in ("a-noise0.5", "a-noise2", "b-noise0.5"):
+    for dataset in ("a-noise0.5", "a-noise2", "b-noise0.5", "b-noise2", "c-noise1"):
         for seed in range(3):
-            for method, base in (("spami", 0.8), ("mofa", 0.5), ("seurat", 0.79)):
-                rows += score_rows(dataset, method, "default", [seed], {"ari": [base]})
-                rows[-1]["value"] += rng.normal(0, 0.01)
+            for method, base in (("spami", 0.8), ("mofa", 0.5)):
+                noise = rng.normal(0, 0.01) if method == "spami" else 0.0
+                rows += score_rows(dataset, method, "default", [seed], {"ari": [base + noise]})
+    rows += score_rows("a-noise0.5", "spatialglue", "default", [0, 1, 2], {"ari": [np.nan] * 3})
+    for row in rows[-3:]:
+        row.update(status="not_applicable", reason="ConfigError: 3 modalities")
     table = report.significance_table(pd.DataFrame(rows), metrics=["ari"])
-    assert set(table["method"]) == {"mofa", "seurat"}
-    assert (table["n_pairs"] == 9).all()
+
     mofa = table.set_index("method").loc["mofa"]
+    assert mofa["n_pairs"] == 5  # five datasets, not 15 (dataset, seed) pairs
+    assert mofa["p_value"] == pytest.approx(0.0625)  # the smallest p five pairs can give
     assert mofa["mean_difference"] == pytest.approx(0.3, abs=0.02)
-    assert mofa["p_holm"] < 0.05
+    spatialglue = table.set_index("method").loc["spatialglue"]  # n/a: kept, with a note
+    assert spatialglue["note"] == "no test (spatialglue n/a on every dataset)"
     markdown = report.to_markdown(report.significance_blocks(table))
-    assert "| leiden | ARI | MOFA+ | 9 | +0.30" in markdown
+    assert "| leiden | ARI | MOFA+ | 5 | +0.29" in markdown
+    assert "| leiden | ARI | SpatialGlue | 0 |" in markdown
+    assert "no p is below 0.0625" in markdown
 
 
 def test_significance_without_the_reference_is_an_empty_table(scores):

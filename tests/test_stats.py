@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from spami.errors import InputDataError
-from spami.stats import holm_adjust, paired_wilcoxon
+from spami.stats import holm_adjust, paired_wilcoxon, smallest_p
 
 
 def scores_table(n_datasets: int = 10) -> pd.DataFrame:
@@ -75,7 +75,7 @@ def test_ambiguous_pairs_are_an_input_error():
     table = pd.concat([table, table.assign(noise=0.5)])
     with pytest.raises(InputDataError, match="noise"):
         paired_wilcoxon(table)
-    assert len(paired_wilcoxon(table, pair_on=("dataset", "seed", "noise"))) == 2
+    assert len(paired_wilcoxon(table, pair_on=("dataset", "noise"))) == 2
 
 
 def test_missing_reference_is_an_input_error():
@@ -87,3 +87,61 @@ def test_holm_adjustment_matches_hand_computation():
     adjusted = holm_adjust([0.01, 0.04, 0.03, np.nan])
     np.testing.assert_allclose(adjusted[:3], [0.03, 0.06, 0.06])
     assert np.isnan(adjusted[3])
+
+
+def seeded_table(n_datasets: int = 4, seeds: int = 3) -> pd.DataFrame:
+    """spami varies over seeds around 0.8; mofa is deterministic (0.5 every seed)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for dataset in range(n_datasets):
+        for seed in range(seeds):
+            for method, value in (("spami", 0.8 + rng.normal(0, 0.01)), ("mofa", 0.5)):
+                rows.append(
+                    {"dataset": f"sim{dataset}", "method": method, "variant": "default"}
+                    | {"seed": seed, "clustering": "leiden", "metric": "ari", "value": value}
+                    | {"status": "ok"}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_seeds_are_averaged_so_datasets_are_the_pairs():
+    mofa = paired_wilcoxon(seeded_table()).set_index("method").loc["mofa"]
+    assert mofa["n_pairs"] == 4 and mofa["n_used"] == 4  # not 12 (dataset, seed) pairs
+    assert mofa["p_value"] == pytest.approx(smallest_p(4)) == pytest.approx(0.125)
+    assert mofa["mean_difference"] == pytest.approx(0.3, abs=0.01)
+
+
+def test_a_method_without_any_successful_run_keeps_a_row():
+    table = seeded_table()
+    table.loc[table["method"] == "mofa", ["value", "status"]] = [np.nan, "not_applicable"]
+    mofa = paired_wilcoxon(table).set_index("method").loc["mofa"]
+    assert mofa["n_pairs"] == 0 and mofa["n_excluded"] == 4
+    assert np.isnan(mofa["p_value"])
+    assert mofa["note"] == "no test (mofa n/a on every dataset)"
+
+
+def test_failed_reference_runs_are_counted_not_silently_dropped():
+    table = seeded_table(n_datasets=5)
+    spami = table["method"] == "spami"
+    every_seed = spami & (table["dataset"] == "sim0")  # no successful run: dataset left out
+    one_seed = spami & (table["dataset"] == "sim1") & (table["seed"] == 2)  # mean of 2 seeds
+    table.loc[every_seed | one_seed, ["value", "status"]] = [np.nan, "failed"]
+    mofa = paired_wilcoxon(table).set_index("method").loc["mofa"]
+    assert mofa["n_pairs"] == 4 and mofa["n_excluded"] == 1
+    assert "1 of 5 datasets left out: spami failed on 1" in mofa["note"]
+    assert "1 spami run(s) failed" in mofa["note"]
+
+
+def test_tied_pairs_are_not_counted_as_used():
+    table = seeded_table(n_datasets=5)
+    tie = (table["dataset"] == "sim0") & (table["method"] == "spami")
+    table.loc[tie, "value"] = 0.5  # spami equals mofa on one dataset
+    mofa = paired_wilcoxon(table).set_index("method").loc["mofa"]
+    assert mofa["n_pairs"] == 5 and mofa["n_used"] == 4
+    assert mofa["p_value"] == pytest.approx(0.125)  # the exact p of 4 pairs, not of 5
+    assert "1 tied pair" in mofa["note"]
+
+
+def test_smallest_attainable_p():
+    assert smallest_p(5) == pytest.approx(0.0625)
+    assert smallest_p(1) == 1.0 and np.isnan(smallest_p(0))

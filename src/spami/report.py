@@ -6,7 +6,8 @@ report):
 - summary_table: per dataset, methods x metrics, mean ± sd over seeds, per clustering;
   failed / not-applicable methods keep their row, with status and reason.
 - significance_table: paired Wilcoxon tests of SpaMI against each other method
-  (``spami.stats.paired_wilcoxon``), per metric and clustering, Holm-adjusted.
+  (``spami.stats.paired_wilcoxon``) on dataset means over seeds, per metric and
+  clustering, Holm-adjusted.
 - cost_table: seconds and peak memory per method and dataset size.
 - noise_sweep_table: per scenario, every method and variant at every noise level (the
   numbers behind the noise-sweep and ablation figures).
@@ -619,9 +620,11 @@ def significance_table(
 ) -> pd.DataFrame:
     """Paired Wilcoxon tests of ``reference`` against every other method (default variants).
 
-    One ``spami.stats.paired_wilcoxon`` call per metric and clustering, pairing on
-    (dataset, seed) across every dataset in ``scores``; its columns (method, reference,
-    metric, clustering, n_pairs, mean_difference, statistic, p_value, p_holm, note).
+    One ``spami.stats.paired_wilcoxon`` call per metric and clustering across every dataset
+    in ``scores``: each method's scores are averaged over its successful seeds per dataset
+    first, and the pairs are datasets (the seeds of a dataset share one data draw). Its
+    columns (method, reference, metric, clustering, n_pairs, n_used, n_excluded,
+    mean_difference, statistic, p_value, p_holm, note).
     """
     from spami.stats import RESULT_COLUMNS, paired_wilcoxon
 
@@ -630,16 +633,34 @@ def significance_table(
         for metric in metrics:
             try:
                 tables.append(
-                    paired_wilcoxon(
-                        scores, reference, metric, clustering, pair_on=("dataset", "seed")
-                    )
+                    paired_wilcoxon(scores, reference, metric, clustering, pair_on=("dataset",))
                 )
-            except InputDataError:  # no value of the reference for this metric / clustering
+            except InputDataError:  # no row of the reference for this metric / clustering
                 continue
     tables = [t for t in tables if len(t)]
     if not tables:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     return pd.concat(tables, ignore_index=True)
+
+
+def _pairs_cell(row: pd.Series) -> str:
+    """'5' pairs tested, or '4 of 5' when the test dropped tied pairs."""
+    used, paired = int(row["n_used"]), int(row["n_pairs"])
+    return str(paired) if used in (0, paired) else f"{used} of {paired}"
+
+
+def _power_text(table: pd.DataFrame) -> str:
+    """'With 5 pairs (the most here) no p can fall below 0.0625 ...', or '' without a test."""
+    from spami.stats import smallest_p
+
+    tested = table["n_used"][table["p_value"].notna()]
+    if tested.empty:
+        return ""
+    most = int(tested.max())
+    return (
+        f" An exact test of n pairs cannot give p below 2/2^n: with {most} pairs (the most "
+        f"here) no p is below {format_p(smallest_p(most))}, before the Holm adjustment."
+    )
 
 
 def significance_blocks(table: pd.DataFrame, alpha: float = 0.05) -> list[Block]:
@@ -649,9 +670,14 @@ def significance_blocks(table: pd.DataFrame, alpha: float = 0.05) -> list[Block]
         ("h1", f"{reference} against each method: paired Wilcoxon signed-rank tests"),
         (
             "p",
-            f"Pairs: the same dataset and seed. Mean difference: {reference} minus the method "
-            f"(positive: {reference} scores higher). p (Holm): adjusted across the methods of "
-            f"one metric and clustering; bold below {alpha}.",
+            "Units: datasets. Each method's score is first averaged over its successful "
+            "seeds on a dataset (the seeds of a dataset share one data draw, and deterministic "
+            "methods repeat one value every seed, so seeds are not independent); a dataset "
+            "where either method has no successful seed is left out, and the note says how "
+            "many and why. Pairs: the datasets the test ranked ('4 of 5': it drops pairs "
+            f"with a zero difference). Mean difference: {reference} minus the method (positive: "
+            f"{reference} scores higher). p (Holm): adjusted across the methods of one metric "
+            f"and clustering; bold below {alpha}." + _power_text(table),
         ),
     ]
     if table.empty:
@@ -667,7 +693,7 @@ def significance_blocks(table: pd.DataFrame, alpha: float = 0.05) -> list[Block]
                 row["clustering"],
                 plots.METRIC_LABELS.get(row["metric"], row["metric"]),
                 plots.method_label(row["method"]),
-                str(int(row["n_pairs"])),
+                _pairs_cell(row),
                 "" if pd.isna(row["mean_difference"]) else f"{row['mean_difference']:+.3f}",
                 format_p(row["p_value"]),
                 p_holm,
