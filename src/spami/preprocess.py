@@ -238,6 +238,9 @@ def _tfidf_log(binary: sp.csr_matrix) -> sp.csr_matrix:
 def _standardize_rows(values: np.ndarray) -> np.ndarray:
     """Each row to mean 0 and (population) sd 1; constant rows become 0."""
     centered = values - values.mean(axis=1, keepdims=True)
+    # ddof=0. The reference's lsi (scglue's, copied by SpatialGlue) uses ddof=1, so its rows
+    # are ours divided by sqrt(51 / 50) (51 components): a 1 % scale. Kept, because the
+    # measured results in README and docs/ were made with ddof=0.
     sd = centered.std(axis=1, keepdims=True)
     return centered / np.where(sd > 0, sd, 1.0)
 
@@ -320,7 +323,9 @@ def clr_normalize(counts: Any) -> np.ndarray:
 
     For each spot (row) x: log1p(x / exp(sum(log1p(x[x > 0])) / p)), p = number of
     proteins, as Seurat's ``NormalizeData(method='CLR')`` (and SpatialGlue) compute it: the
-    sum runs over the nonzero entries and is divided by all p entries.
+    sum runs over the nonzero entries and is divided by all p entries. The spec's "mean
+    over nonzero entries of log1p(x)" is read as this formula; since log1p(0) = 0, it is
+    the mean of log1p(x) over all p entries (not over the nonzero ones only).
     """
     dense = counts.toarray() if sp.issparse(counts) else np.asarray(counts)
     dense = dense.astype(np.float64)
@@ -401,6 +406,11 @@ def preprocess_mudata(
     With ``n_comps=None``, RNA and ATAC get 50 dims, except that RNA paired with an ADT
     modality gets min(50, number of proteins kept) dims (the spec's "d_adt dims when paired
     with a small protein panel", e.g. 21 for the thymus).
+
+    Every modality of ``mdata`` is preprocessed as for the full model, also when an
+    ablation then trains on some of them only (``integrate``'s ``modalities`` /
+    ``exclude_modalities`` select from this result): RNA alone on RNA + protein data keeps
+    the d_adt-wide PCA, so an ablation changes one thing, the modalities used.
     """
     resolved = resolve_kinds(mdata, kinds)
     settings = dict(
