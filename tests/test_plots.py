@@ -128,9 +128,35 @@ def test_metric_vs_noise_draws_one_line_per_method(scores, tmp_path):
     fig = plots.metric_vs_noise(scores)
     rendered(fig, tmp_path)
     assert len(fig.axes) == 4  # one scenario x four metrics
-    labels = {line.get_label() for line in fig.axes[0].lines}
-    assert labels == {"SpaMI", "PCA (concatenated)"}  # the failed method has no line
+    assert len(fig.axes[0].lines) == 2  # the failed method has no line ...
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), [0.5, 2.0])
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["SpaMI", "Seurat WNN: failed", "PCA (concatenated)"]  # ... but is named
+
+
+def test_metric_vs_noise_names_a_method_that_does_not_apply(scores, tmp_path):
+    na = scores[scores["method"] == "pca_concat"].assign(
+        method="spatialglue", value=np.nan, status="not_applicable"
+    )
+    fig = plots.metric_vs_noise(pd.concat([scores, na]))
+    rendered(fig, tmp_path)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "SpatialGlue: not_applicable" in legend
+
+
+def test_metric_vs_noise_says_at_which_noise_level_runs_failed(scores, tmp_path):
+    lost = scores.copy()
+    at_2 = lost["noise"] == 2.0
+    pca = at_2 & (lost["method"] == "pca_concat")  # both seeds at noise 2
+    spami = at_2 & (lost["method"] == "spami") & (lost["variant"] == "default") & lost["seed"].eq(1)
+    lost.loc[pca | spami, ["value", "status"]] = [np.nan, "failed"]
+    fig = plots.metric_vs_noise(lost)
+    rendered(fig, tmp_path)
+    legend = [t.get_text().replace("\n", " ") for t in fig.legends[0].get_texts()]
+    assert "SpaMI: failed on 1 of 2 seeds at noise 2" in legend
+    assert "PCA (concatenated): failed on 2 of 2 seeds at noise 2" in legend
+    pca_line = fig.axes[0].lines[1]
+    assert np.isnan(pca_line.get_ydata()[1])  # no point drawn at noise 2: the line stops
 
 
 def test_ablation_bars_one_panel_per_noise_level(scores, tmp_path):

@@ -119,9 +119,11 @@ def test_noise_sweep_table_has_every_run_at_every_noise_level():
             for row in score_rows("d", method, variant, [0, 1], {"ari": values}):
                 rows.append({**row, "dataset": f"sim-noise{noise}", "noise": noise})
     failed = score_rows("d", "seurat", "default", [0, 1], {"ari": [np.nan] * 2}, "failed", "x")
+    failed = [{**row, "noise": noise} for row in failed for noise in (0.5, 2.0)]
     table = report.noise_sweep_table(pd.DataFrame(rows + failed), metrics=["ari"])
 
-    assert len(table) == 6  # 3 runs x 2 noise levels; the failed method has no mean
+    assert len(table) == 8  # 4 runs x 2 noise levels; the failed method has no mean
+    assert table.loc[table["method"] == "seurat", "mean"].isna().all()
     low = table.set_index(["method", "variant", "noise"]).loc[("spami", "default", 2.0)]
     assert low["mean"] == pytest.approx(0.6) and low["sd"] == pytest.approx(
         np.std([0.5, 0.7], ddof=1)
@@ -130,6 +132,27 @@ def test_noise_sweep_table_has_every_run_at_every_noise_level():
     markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
     assert "| Method | noise 0.5 | noise 2 | Seeds |" in markdown
     assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
+    assert "| Seurat WNN | failed | failed | 2 |" in markdown  # kept, with its status
+
+
+def test_noise_sweep_keeps_methods_that_do_not_apply_and_says_where_runs_failed():
+    rows = []
+    for noise in (0.5, 2.0):
+        for method, values in (("spami", [0.9, 0.8, 0.7]), ("mofa", [0.5, 0.5, 0.5])):
+            for row in score_rows("d", method, "default", [0, 1, 2], {"ari": values}):
+                rows.append({**row, "dataset": f"sim-noise{noise}", "noise": noise})
+        na = score_rows("d", "spatialglue", "default", [0, 1, 2], {"ari": [np.nan] * 3})
+        rows += [{**r, "noise": noise, "status": "not_applicable"} for r in na]
+    scores = pd.DataFrame(rows)
+    failed = (scores["method"] == "spami") & (scores["noise"] == 2.0) & (scores["seed"] == 2)
+    scores.loc[failed, ["value", "status"]] = [np.nan, "failed"]
+    table = report.noise_sweep_table(scores, metrics=["ari"])
+
+    spami = table[table["method"] == "spami"].set_index("noise")
+    assert spami["n_runs"].tolist() == [3, 2] and spami["status"].tolist() == ["ok", "partial"]
+    markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
+    assert "| SpaMI | 0.80 ± 0.10 | 0.85 ± 0.07 (2 of 3 seeds) | 3 |" in markdown
+    assert "| SpatialGlue | n/a | n/a | 3 |" in markdown
 
 
 def test_significance_pairs_datasets_after_averaging_seeds():

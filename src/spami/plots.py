@@ -427,7 +427,7 @@ def _selected(
     return scores[keep]
 
 
-def _failure_note(rows: pd.DataFrame) -> str:
+def failure_status(rows: pd.DataFrame) -> str:
     """'failed' / 'not_applicable' / ... of rows without a value (the most common status)."""
     if "status" not in rows or rows["status"].dropna().empty:
         return "no value"
@@ -471,6 +471,31 @@ def _grouped_bars(
     ax.axhline(0, color="k", linewidth=0.5)
 
 
+def _lost_runs(rows: pd.DataFrame, scenario_names: bool) -> str:
+    """Where a method's runs gave no value: 'failed on 1 of 3 seeds at noise 2'; '' if none.
+
+    rows: one method's rows (columns scenario, noise, seed, value, status).
+    """
+    parts = []
+    for (scenario, noise), level in rows.groupby(["scenario", "noise"], sort=True):
+        seeds = level["seed"].nunique()
+        ran = level.loc[level["value"].notna(), "seed"].nunique()
+        if ran < seeds:
+            where = f"{scenario} noise {noise:g}" if scenario_names else f"noise {noise:g}"
+            status = failure_status(level[level["value"].isna()])
+            parts.append(f"{status} on {seeds - ran} of {seeds} seeds at {where}")
+    return "; ".join(parts)
+
+
+def _noise_legend_label(rows: pd.DataFrame, scenario_names: bool) -> str:
+    """A method's legend entry: its name, with its status where any run gave no value."""
+    name = method_label(str(rows["method"].iloc[0]))
+    if rows["value"].isna().all():
+        return f"{name}: {failure_status(rows)}"
+    lost = _lost_runs(rows, scenario_names)
+    return textwrap.fill(f"{name}: {lost}", 34) if lost else name
+
+
 @_styled
 def metric_vs_noise(
     scores: pd.DataFrame,
@@ -482,49 +507,69 @@ def metric_vs_noise(
     """Each metric against the noise level: one line per method (mean over seeds, ±sd band).
 
     Paper Fig 2C. scores: the tidy scores table (columns scenario, noise, method, variant,
-    seed, clustering, metric, value); one row of panels per scenario, one column per metric.
+    seed, clustering, metric, value, status); one row of panels per scenario, one column
+    per metric. A method that failed or does not apply keeps its legend entry, with its
+    status; one that lost runs says at which noise level (the line breaks where none ran).
     """
     table = _selected(scores, clustering=clustering, metrics=metrics, variant=variant)
-    table = table.dropna(subset=["value", "noise"])
-    if table.empty:
+    table = table.dropna(subset=["noise"])
+    if table["value"].notna().sum() == 0:
         return message_figure(f"No {clustering} scores at several noise levels.", "Noise sweep")
-    scenarios = natural_sorted(table["scenario"].fillna("dataset"))
+    table = table.assign(scenario=table["scenario"].fillna("dataset").astype(str))
+    scenarios = natural_sorted(table["scenario"])
     colours = method_colours(table["method"])
     fig = Figure(
-        figsize=(len(metrics) * 2.4 + LEGEND_WIDTH, len(scenarios) * 2.2 + 0.4),
+        figsize=(len(metrics) * 2.4 + LEGEND_WIDTH + 0.6, len(scenarios) * 2.2 + 0.4),
         layout="constrained",
     )
     axes = fig.subplots(len(scenarios), len(metrics), squeeze=False, sharey="row")
     for r, scenario in enumerate(scenarios):
-        of_scenario = table[table["scenario"].fillna("dataset").astype(str) == scenario]
+        of_scenario = table[table["scenario"] == scenario]
+        levels = sorted(of_scenario["noise"].unique())
         for c, metric in enumerate(metrics):
             ax = axes[r, c]
             rows = of_scenario[of_scenario["metric"] == metric]
-            for method in colours:
-                stats = (
-                    rows[rows["method"] == method].groupby("noise")["value"].agg(["mean", "std"])
-                )
-                if stats.empty:
+            for method, colour in colours.items():
+                values = rows[rows["method"] == method].dropna(subset=["value"])
+                if values.empty:
                     continue
+                stats = values.groupby("noise")["value"].agg(["mean", "std"]).reindex(levels)
                 spread = stats["std"].fillna(0)
-                colour = colours[method]
-                ax.plot(
-                    stats.index,
-                    stats["mean"],
-                    marker="o",
-                    ms=3,
-                    color=colour,
-                    label=method_label(method),
-                )
+                ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=colour)
                 low, high = stats["mean"] - spread, stats["mean"] + spread
                 ax.fill_between(stats.index, low, high, color=colour, alpha=0.15, linewidth=0)
             ax.set_title(f"{scenario}: {METRIC_LABELS.get(metric, metric)}")
             ax.set_xlabel("noise (sd of the Gaussian noise)")
             if c == 0:
                 ax.set_ylabel(f"score ({clustering})")
-    handles = {h.get_label(): h for ax in axes.ravel() for h in ax.get_legend_handles_labels()[0]}
-    fig.legend(handles=list(handles.values()), loc="outside right upper", title="Method")
+    fig.legend(
+        handles=_noise_legend(table, colours, len(scenarios) > 1),
+        loc="outside right upper",
+        title="Method",
+    )
     return fig
+
+
+def _noise_legend(table: pd.DataFrame, colours: Mapping[str, Any], scenario_names: bool):
+    """Legend handles of metric_vs_noise: a line per method, dotted for one without values."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for method, colour in colours.items():
+        rows = table[table["method"] == method]
+        drawn = rows["value"].notna().any()
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=colour,
+                marker="o" if drawn else "",
+                ms=3,
+                linestyle="-" if drawn else ":",
+                label=_noise_legend_label(rows, scenario_names),
+            )
+        )
+    return handles
 
 
 @_styled
@@ -551,7 +596,7 @@ def ablation_bars(
     for variant in variants:
         rows = table[table["variant"] == variant]
         name = VARIANT_LABELS.get(variant, variant)
-        labels[variant] = name if rows["value"].notna().any() else f"{name}: {_failure_note(rows)}"
+        labels[variant] = name if rows["value"].notna().any() else f"{name}: {failure_status(rows)}"
     fig = Figure(
         figsize=(len(noises) * max(3.0, 0.25 * len(variants) * len(metrics)) + LEGEND_WIDTH, 2.8),
         layout="constrained",
@@ -592,7 +637,7 @@ def metric_bars(
     for method in methods:
         rows = table[table["method"] == method]
         name = method_label(method)
-        labels[method] = name if rows["value"].notna().any() else f"{name}: {_failure_note(rows)}"
+        labels[method] = name if rows["value"].notna().any() else f"{name}: {failure_status(rows)}"
     fig = Figure(
         figsize=(max(4.0, 0.22 * len(methods) * len(metrics) + 1) + LEGEND_WIDTH, 3.0),
         layout="constrained",

@@ -543,6 +543,23 @@ def _number(value: Any) -> str:
 # ---------------------------------------------------------------- noise sweep table
 
 
+def _sweep_cell(group: pd.DataFrame) -> dict[str, Any]:
+    """n_runs (successful seeds), n_seeds, mean, sd and status of one run at one noise level."""
+    good = group.loc[ok_rows(group), "value"].dropna().astype(float)
+    n_seeds = int(group["seed"].nunique())
+    if good.empty:
+        status = plots.failure_status(group)
+    else:
+        status = OK if len(good) == n_seeds else "partial"
+    return {
+        "n_runs": len(good),
+        "n_seeds": n_seeds,
+        "mean": good.mean() if len(good) else np.nan,
+        "sd": good.std(ddof=1) if len(good) > 1 else np.nan,  # std of one value is NaN
+        "status": status,
+    }
+
+
 def noise_sweep_table(
     scores: pd.DataFrame,
     *,
@@ -552,22 +569,22 @@ def noise_sweep_table(
     """Every method and variant at every noise level: mean and sd over seeds, per metric.
 
     The numbers behind Fig 2C and 2D. scores: the tidy scores table of one scenario. Returns
-    one row per (metric, method, variant, noise) with n_runs (seeds with a value), mean and
-    sd; failed and not-applicable runs count in no mean.
+    one row per (metric, method, variant, noise) with n_runs (seeds with a value), n_seeds,
+    mean, sd and status ('ok', 'partial', or why there is no mean: 'failed',
+    'not_applicable', ...); failed and not-applicable runs count in no mean but keep
+    their row.
     """
-    ok = ok_rows(scores)
     rows = scores[
-        ok
-        & scores["clustering"].eq(clustering)
+        scores["clustering"].eq(clustering)
         & scores["metric"].isin(metrics)
         & scores["noise"].notna()
-    ].dropna(subset=["value"])
+    ]
     keys = ["metric", "method", "variant", "noise"]
-    table = (
-        rows.groupby(keys)["value"]
-        .agg(n_runs="count", mean="mean", sd="std")  # std of one value is NaN
-        .reset_index()
-    )
+    cells = [
+        {**dict(zip(keys, key, strict=True)), **_sweep_cell(group)}
+        for key, group in rows.groupby(keys)
+    ]
+    table = pd.DataFrame(cells, columns=[*keys, "n_runs", "n_seeds", "mean", "sd", "status"])
     order = sorted(
         range(len(table)),
         key=lambda i: (
@@ -579,6 +596,16 @@ def noise_sweep_table(
     return table.iloc[order].reset_index(drop=True).assign(clustering=clustering)
 
 
+def _sweep_text(cell: pd.Series, seeds: int, digits: int) -> str:
+    """'0.50 ± 0.14', '0.50 (2 of 3 seeds)' where runs failed, 'n/a' / 'failed' without any."""
+    text = format_mean_sd(cell["mean"], cell["sd"], digits)
+    if not text:
+        return STATUS_TEXT.get(cell["status"], cell["status"])
+    if cell["n_runs"] < seeds:
+        return f"{text} ({int(cell['n_runs'])} of {seeds} seeds)"
+    return text
+
+
 def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> list[Block]:
     """The noise sweep of one scenario as document blocks: per metric, runs x noise levels."""
     clustering = table["clustering"].iloc[0] if len(table) else ""
@@ -588,7 +615,9 @@ def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> l
             "p",
             f"Mean ± sd over seeds ({clustering} clustering), every method and SpaMI variant "
             "at every noise level (sd of the Gaussian noise added to the simulated counts). "
-            "Runs that failed or do not apply are left out of the means.",
+            "Runs that failed or do not apply count in no mean: a level where some seeds "
+            "failed says how many ran ('2 of 3 seeds'); one where none ran says why (n/a, "
+            "failed).",
         ),
     ]
     noises = sorted(table["noise"].unique())
@@ -597,14 +626,12 @@ def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> l
         rows = []
         for (method, variant), run in of_metric.groupby(["method", "variant"], sort=False):
             by_noise = run.set_index("noise")
+            seeds = int(run["n_seeds"].max())
             cells = [
-                format_mean_sd(by_noise.at[n, "mean"], by_noise.at[n, "sd"], digits)
-                if n in by_noise.index
-                else "–"
+                _sweep_text(by_noise.loc[n], seeds, digits) if n in by_noise.index else "–"
                 for n in noises
             ]
-            seeds = "/".join(str(int(k)) for k in sorted(set(run["n_runs"])))
-            rows.append([plots.method_label(method, variant), *cells, seeds])
+            rows.append([plots.method_label(method, variant), *cells, str(seeds)])
         blocks += [("h2", plots.METRIC_LABELS.get(metric, metric)), ("table", header, rows)]
     return blocks
 
