@@ -171,6 +171,26 @@ def test_rna_gene_filter_uses_min_cells() -> None:
     assert "gene59" in preprocess_modality(rna, "rna", min_cells=1).feature_names
 
 
+def _poisson_rna(n_spots: int, n_genes: int, seed: int) -> ad.AnnData:
+    rng = np.random.default_rng(seed)
+    return ad.AnnData(
+        X=sp.csr_matrix(rng.poisson(3.0, size=(n_spots, n_genes)).astype(np.float32)),
+        var=pd.DataFrame(index=[f"gene{j}" for j in range(n_genes)]),
+    )
+
+
+def test_rna_records_the_hvg_flavor_it_used() -> None:
+    """info['hvg_flavor'] is the selection that ran: Seurat v3 normally, all genes when
+    there are too few, and 'seurat' where v3's loess fit failed (12 flat Poisson genes)."""
+    info = preprocess_modality(counts_modality("gene", 40, 60, seed=0), "rna", n_top_genes=20).info
+    assert (info["hvg_flavor"], info["n_highly_variable"]) == ("seurat_v3", 20)
+    few = preprocess_modality(counts_modality("gene", 40, 60, seed=0), "rna", n_top_genes=100)
+    assert few.info["hvg_flavor"] == "all genes"
+    with pytest.warns(UserWarning, match="Seurat v3 gene selection failed"):
+        fallback = preprocess_modality(_poisson_rna(50, 12, seed=0), "rna", n_top_genes=10)
+    assert (fallback.info["hvg_flavor"], fallback.info["n_highly_variable"]) == ("seurat", 10)
+
+
 # --- whole datasets --------------------------------------------------------------------
 
 

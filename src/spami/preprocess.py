@@ -2,9 +2,10 @@
 
 - RNA: drop genes expressed in < ``min_cells`` spots; normalize each spot to 1e4 counts;
   log1p; highly variable genes (scanpy ``flavor='seurat_v3'`` on the counts, skipped when
-  there are no more genes than ``n_top_genes``); PCA. The PCA centers the log-normalized
-  HVG data but does not scale it, so ``pca.inverse_transform`` maps back to
-  log-normalized expression of the genes in ``feature_names``.
+  there are no more genes than ``n_top_genes``, 'seurat' on the log-normalized data where
+  v3's loess fit fails: ``info['hvg_flavor']`` says which); PCA. The PCA centers the
+  log-normalized HVG data but does not scale it, so ``pca.inverse_transform`` maps back
+  to log-normalized expression of the genes in ``feature_names``.
 - ATAC: binarize; drop peaks open in < 0.5 % of spots; TF-IDF; L1-normalize rows;
   log1p(x * 1e4); randomized SVD (51 components); standardize each row; drop the first
   component: 50-dim LSI (:func:`lsi`).
@@ -128,17 +129,27 @@ def highly_variable_mask(counts: Any, n_top_genes: int, logged: Any = None) -> n
     Seurat v3 ranks genes by the variance of their standardized counts around a loess fit
     of variance on mean. All genes are kept when there are no more than ``n_top_genes``.
     Where the loess fit fails (degenerate data), the 'seurat' flavor on ``logged`` (the
-    log-normalized counts) is used instead, with a warning.
+    log-normalized counts) is used instead, with a warning. :func:`select_highly_variable`
+    also says which of these happened.
     """
+    return select_highly_variable(counts, n_top_genes, logged)[0]
+
+
+def select_highly_variable(
+    counts: Any, n_top_genes: int, logged: Any = None
+) -> tuple[np.ndarray, str]:
+    """:func:`highly_variable_mask` and how it was chosen: 'seurat_v3', 'seurat' (the
+    fallback where the loess fit failed) or 'all genes' (no more than ``n_top_genes``)."""
     n_genes = counts.shape[1]
     if n_genes <= n_top_genes:
-        return np.ones(n_genes, dtype=bool)
+        return np.ones(n_genes, dtype=bool), "all genes"
     import scanpy as sc  # heavy import (~5 s): only when HVG selection is needed
 
     try:
         table = sc.pp.highly_variable_genes(
             AnnData(X=counts), flavor="seurat_v3", n_top_genes=n_top_genes, inplace=False
         )
+        flavor = "seurat_v3"
     except ValueError as err:  # skmisc's loess refuses some degenerate mean/variance clouds
         if logged is None:
             raise
@@ -151,7 +162,8 @@ def highly_variable_mask(counts: Any, n_top_genes: int, logged: Any = None) -> n
         table = sc.pp.highly_variable_genes(
             AnnData(X=logged), flavor="seurat", n_top_genes=n_top_genes, inplace=False
         )
-    return table["highly_variable"].to_numpy(dtype=bool)
+        flavor = "seurat"
+    return table["highly_variable"].to_numpy(dtype=bool), flavor
 
 
 def fit_pca(
@@ -192,7 +204,7 @@ def preprocess_rna(
     _empty_spots(counts, name, "counts")
     gene_names = np.asarray(adata.var_names)[keep]
     logged = log_normalize(counts)
-    hvg = highly_variable_mask(counts, n_top_genes, logged)
+    hvg, hvg_flavor = select_highly_variable(counts, n_top_genes, logged)
     n_used = int(min(n_comps, min(adata.n_obs, int(hvg.sum())) - 1))
     if n_used < 1:
         raise InputDataError(
@@ -204,7 +216,7 @@ def preprocess_rna(
         "n_features_in": int(adata.n_vars),
         "n_features_after_filter": int(keep.sum()),
         "n_highly_variable": int(hvg.sum()),
-        "hvg_flavor": "seurat_v3" if hvg.sum() < keep.sum() else "all genes",
+        "hvg_flavor": hvg_flavor,
         "n_components": n_used,
         "explained_variance_ratio": float(pca.explained_variance_ratio_.sum()),
     }
@@ -447,4 +459,5 @@ __all__ = [
     "preprocess_mudata",
     "preprocess_rna",
     "resolve_kinds",
+    "select_highly_variable",
 ]
