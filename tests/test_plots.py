@@ -198,6 +198,26 @@ def test_morans_boxplots(tmp_path):
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert ticks == ["SpaMI", "Random control"]
 
+    # SpatialGlue does not apply: no Moran's I rows, but the scores table names it
+    scores = pd.DataFrame(
+        {
+            "method": ["spami", "spatialglue"],
+            "variant": "default",
+            "seed": 0,
+            "clustering": "leiden",
+            "metric": "morans_i_median",
+            "value": [0.8, np.nan],
+            "status": ["ok", "not_applicable"],
+        }
+    )
+    fig = plots.morans_boxplots(morans, scores=scores)
+    rendered(fig, tmp_path)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["SpaMI", "SpatialGlue (not_applicable)", "Random control"]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["not_applicable"]  # its empty slot
+    only_na = plots.morans_boxplots(morans.iloc[:0], scores=scores[1:])
+    assert "SpatialGlue: not_applicable" in only_na.axes[0].texts[0].get_text().replace("\n", " ")
+
 
 def test_marker_genes_finds_the_planted_markers(spots):
     _, truth, quadrant = spots

@@ -650,6 +650,26 @@ def metric_bars(
     return fig
 
 
+def _morans_values(
+    morans: pd.DataFrame, scores: pd.DataFrame | None, clustering: str, variant: str
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Moran's I per method ({method: values}, in method order) and why a method has none
+    ({method: status}): the methods of ``morans`` and, when given, of ``scores``."""
+    table = _selected(morans, clustering=clustering, variant=variant)
+    runs = (
+        _selected(scores, clustering=clustering, variant=variant)
+        if scores is not None
+        else pd.DataFrame(columns=["method", "value"])
+    )
+    values, missing = {}, {}
+    for method in ordered_methods([*table["method"], *runs["method"]]):
+        of_method = table.loc[table["method"] == method, "morans_i"].dropna()
+        values[method] = of_method.to_numpy(dtype=float)
+        if of_method.empty:
+            missing[method] = failure_status(runs[runs["method"] == method])
+    return values, missing
+
+
 @_styled
 def morans_boxplots(
     morans: pd.DataFrame,
@@ -657,29 +677,46 @@ def morans_boxplots(
     clustering: str = "leiden",
     variant: str = "default",
     title: str = "",
+    scores: pd.DataFrame | None = None,
 ) -> Figure:
     """Box plots of each cluster's Moran's I per method (all seeds pooled).
 
     Paper Fig 3C, 4C, 6B, 7B. morans: the tidy table (method, variant, seed, clustering,
-    cluster, morans_i). Higher: clusters are spatially compact.
+    cluster, morans_i). Higher: clusters are spatially compact. scores: the tidy scores
+    table of the same dataset; with it, a method without clusters (failed, not applicable)
+    keeps an empty slot labelled with its status (the Moran's I table has no row for it).
     """
-    table = _selected(morans, clustering=clustering, variant=variant).dropna(subset=["morans_i"])
-    if table.empty:
-        return message_figure(f"No Moran's I of {clustering} clusters.", title or "Moran's I")
-    methods = ordered_methods(table["method"])
+    values, missing = _morans_values(morans, scores, clustering, variant)
+    if len(missing) == len(values):
+        names = "; ".join(f"{method_label(m)}: {why}" for m, why in missing.items())
+        text = f"No Moran's I of {clustering} clusters" + (f" ({names})." if names else ".")
+        return message_figure(text, title or "Moran's I")
+    methods = list(values)
     colours = method_colours(methods)
     fig = Figure(figsize=(max(3.5, 0.55 * len(methods) + 1.2), 3.2), layout="constrained")
     ax = fig.add_subplot()
-    values = [table.loc[table["method"] == m, "morans_i"].to_numpy(dtype=float) for m in methods]
-    boxes = ax.boxplot(values, patch_artist=True, widths=0.6, showfliers=False)
-    for box, method in zip(boxes["boxes"], methods, strict=True):
-        box.set_facecolor(colours[method])
+    drawn = [i for i, m in enumerate(methods, start=1) if m not in missing]
+    boxes = ax.boxplot(
+        [values[methods[i - 1]] for i in drawn],
+        positions=drawn,
+        patch_artist=True,
+        widths=0.6,
+        showfliers=False,
+    )
+    for box, i in zip(boxes["boxes"], drawn, strict=True):
+        box.set_facecolor(colours[methods[i - 1]])
         box.set_alpha(0.6)
     jitter = np.random.default_rng(0)
-    for i, v in enumerate(values, start=1):
+    for i in drawn:
+        v = values[methods[i - 1]]
         ax.scatter(i + jitter.uniform(-0.15, 0.15, len(v)), v, s=4, color="k", zorder=3)
-    names = [method_label(m) for m in methods]
+    for i, method in enumerate(methods, start=1):
+        if method in missing:
+            where = {"transform": ax.get_xaxis_transform(), "ha": "center", "va": "center"}
+            ax.text(i, 0.5, missing[method], rotation=90, color="0.4", fontsize=7, **where)
+    names = [method_label(m) + (f" ({missing[m]})" if m in missing else "") for m in methods]
     ax.set_xticks(range(1, len(methods) + 1), names, rotation=35, ha="right")
+    ax.set_xlim(0.4, len(methods) + 0.6)
     ax.set_ylabel(f"Moran's I per {clustering} cluster")
     ax.set_title(title or "Spatial coherence of clusters")
     return fig
