@@ -167,6 +167,29 @@ def test_ablation_bars_one_panel_per_noise_level(scores, tmp_path):
     assert names == ["full model", "w/o cosine loss"]
 
 
+def test_ablation_colours_follow_the_variant_not_its_position(scores, tmp_path):
+    robust = scores[scores["variant"] == "default"].assign(variant="robust")
+    with_cosine = plots.ablation_bars(scores)  # default, no_cosine
+    with_robust = plots.ablation_bars(pd.concat([scores, robust]))  # default, no_cosine, robust
+    rendered(with_robust, tmp_path)
+
+    def colours(fig):
+        legend = fig.legends[0]
+        return {
+            t.get_text(): tuple(h.get_facecolor())
+            for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)
+        }
+
+    first, second = colours(with_cosine), colours(with_robust)
+    assert list(second) == ["full model", "w/o cosine loss", "robust preset"]
+    assert first["w/o cosine loss"] == second["w/o cosine loss"]
+    assert first["full model"] == second["full model"]
+    assert len(set(second.values())) == 3
+    only_robust = plots.ablation_bars(pd.concat([scores[scores["variant"] == "default"], robust]))
+    assert colours(only_robust)["robust preset"] == second["robust preset"]
+    assert colours(only_robust)["robust preset"] != first["w/o cosine loss"]  # not by position
+
+
 def test_metric_bars_names_failed_methods(scores, tmp_path):
     fig = plots.metric_bars(scores[scores["noise"] == 0.5])
     rendered(fig, tmp_path)

@@ -27,6 +27,7 @@ import functools
 import math
 import re
 import textwrap
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,17 @@ VARIANT_LABELS = {
     "rna_only": "RNA only",
     "other_only": "other modality only",
     "shuffled": "shuffled coordinates",
+    "robust": "robust preset",
+}
+VARIANT_COLOURS = {  # one colour per variant name in every ablation figure (Set2 hues)
+    "default": "#66c2a5",
+    "no_cosine": "#fc8d62",
+    "no_contrastive": "#8da0cb",
+    "concat": "#e78ac3",
+    "rna_only": "#a6d854",
+    "other_only": "#ffd92f",
+    "robust": "#e5c494",
+    "shuffled": "#b3b3b3",  # grey: the negative control
 }
 UNMATCHED = "#b0b0b0"
 
@@ -132,6 +144,16 @@ def method_colours(methods: Sequence[str]) -> dict[str, Any]:
     """A fixed colour per known method; others take tab10 colours in order."""
     spare = iter(matplotlib.colormaps["tab10"].colors[::-1] * 3)
     return {m: METHOD_COLOURS.get(m) or next(spare) for m in ordered_methods(methods)}
+
+
+def variant_colours(variants: Sequence[str]) -> dict[str, Any]:
+    """A fixed colour per variant name; other names take a tab10 colour chosen by the name
+    alone, so a variant has the same colour in every figure whichever others it sits with."""
+    spare = matplotlib.colormaps["tab10"].colors
+    return {
+        v: VARIANT_COLOURS.get(v) or spare[zlib.crc32(v.encode()) % len(spare)]
+        for v in ordered_variants(variants)
+    }
 
 
 def natural_sorted(labels: Sequence[Any]) -> list[str]:
@@ -583,7 +605,8 @@ def ablation_bars(
     """SpaMI's variants (full model and ablations) side by side, one panel per noise level.
 
     Paper Fig 2D and S1 Fig I. Bars: mean over seeds (and datasets), error bars: sd, dots:
-    single runs. A variant without any value is named in the legend with its status.
+    single runs; each variant has its colour of ``variant_colours`` in every figure. A
+    variant without any value is named in the legend with its status.
     """
     table = _selected(scores, clustering=clustering, metrics=metrics, method=method)
     if table.empty:
@@ -591,7 +614,7 @@ def ablation_bars(
     table = table.assign(noise=table["noise"] if "noise" in table else np.nan)
     noises = sorted(table["noise"].dropna().unique()) or [np.nan]
     variants = ordered_variants(table["variant"])
-    colours = dict(zip(variants, matplotlib.colormaps["Set2"].colors * 3, strict=False))
+    colours = variant_colours(variants)
     labels = {}
     for variant in variants:
         rows = table[table["variant"] == variant]
