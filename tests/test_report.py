@@ -95,6 +95,17 @@ def test_partially_failed_method_keeps_its_values(scores):
     assert row["ari_mean"] == pytest.approx(0.5)
 
 
+def test_a_partial_row_is_marked_not_bolded(scores):
+    partial = scores.copy()
+    broken = (partial["method"] == "mofa") & (partial["seed"] == 1)
+    partial.loc[broken, ["value", "status", "reason"]] = [np.nan, "failed", "boom"]
+    markdown = report.to_markdown(report.summary_blocks(report.summary_table(partial), "d"))
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in markdown.splitlines()}
+    assert "**" not in lines["MOFA+ (partial)"]  # best NMI (0.9), but on one seed of two
+    assert "**0.800" in lines["SpaMI"]  # the best NMI of the methods that ran every seed
+    assert "never bold" in markdown
+
+
 def test_tables_are_written_as_csv_markdown_and_html(scores, tmp_path):
     table = report.summary_table(scores)
     blocks = report.summary_blocks(

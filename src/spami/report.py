@@ -462,9 +462,11 @@ def summary_table(scores: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.
 
 
 def _best_means(table: pd.DataFrame, metric: str, digits: int) -> set[int]:
-    """Row positions holding the highest (rounded) mean of a metric, controls aside."""
+    """Row positions holding the highest (rounded) mean of a metric among the runs that
+    finished on every seed; controls and partial rows (ranked on survivors) aside."""
     column = f"{metric}_mean"
-    candidates = table[~table["method"].map(is_control)][column].dropna().round(digits)
+    complete = table["status"].eq(OK) & ~table["method"].map(is_control)
+    candidates = table[complete][column].dropna().round(digits)
     if candidates.empty:
         return set()
     return set(candidates.index[candidates == candidates.max()])
@@ -487,8 +489,10 @@ def summary_blocks(
         ("h1", f"Dataset {dataset}"),
         (
             "p",
-            f"Mean ± sd over {seeds} seed(s); the best method in bold (controls aside). "
-            "n/a: the method cannot take this dataset; failed: it raised (see the note).",
+            f"Mean ± sd over {seeds} seed(s); the best method in bold, among those that ran "
+            "on every seed (controls aside). partial: the method failed on some seeds, its "
+            "means are over the seeds that ran, and it is never bold. n/a: the method cannot "
+            "take this dataset; failed: it raised (see the note).",
         ),
     ]
     header = ["Method", *(plots.METRIC_LABELS.get(m, m) for m in metrics), "Note"]
@@ -496,7 +500,8 @@ def summary_blocks(
         best = {m: _best_means(of_clustering, m, digits) for m in metrics}
         rows = []
         for index, row in of_clustering.iterrows():
-            cells = [plots.method_label(row["method"], row["variant"])]
+            name = plots.method_label(row["method"], row["variant"])
+            cells = [f"{name} (partial)" if row["status"] == "partial" else name]
             for metric in metrics:
                 text = format_mean_sd(row[f"{metric}_mean"], row[f"{metric}_sd"], digits)
                 if not text:
