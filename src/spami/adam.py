@@ -28,7 +28,9 @@ class Adam:
     ):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.steps = 0
+        # one count per parameter, as torch's state["step"]: it advances only on the steps
+        # where that parameter has a gradient, and sets its bias corrections
+        self.steps = [0] * len(self.params)
         self.exp_avg = [
             torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
         ]
@@ -44,18 +46,22 @@ class Adam:
             elif p.grad is not None:
                 p.grad.zero_()
 
+    def _step_size_and_correction(self, step: int) -> tuple[float, float]:
+        """(lr / (1 - beta1^t), sqrt(1 - beta2^t)) at a parameter's step t, as torch's."""
+        beta1, beta2 = self.betas
+        return self.lr / (1 - beta1 ** float(step)), (1 - beta2 ** float(step)) ** 0.5
+
     @torch.no_grad()
     def step(self) -> None:
-        """One update of every parameter that has a gradient."""
-        self.steps += 1
+        """One update of every parameter that has a gradient (the others keep their step)."""
         beta1, beta2 = self.betas
-        step = float(self.steps)
-        bias_correction1 = 1 - beta1**step
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        step_size = self.lr / bias_correction1
-        for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+        for i, (p, exp_avg, exp_avg_sq) in enumerate(
+            zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True)
+        ):
             if p.grad is None:
                 continue
+            self.steps[i] += 1
+            step_size, bias_correction2_sqrt = self._step_size_and_correction(self.steps[i])
             grad = p.grad if self.weight_decay == 0 else p.grad.add(p, alpha=self.weight_decay)
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
