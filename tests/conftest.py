@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+import spami.fused
 from spami.dense import uses_onednn, weight_gradients_on_onednn
 
 
@@ -24,3 +26,23 @@ def dense_kernel(monkeypatch):
 
     yield choose
     _forget_kernel_choices()
+
+
+@pytest.fixture
+def row_block_splits(monkeypatch):
+    """The fused kernels split rows from 1 row up, on 2 threads, for this test; yields the
+    row counts of the calls that did split (a test asserts it is not empty, or its
+    two-thread case checked nothing)."""
+    calls: list[int] = []
+    split = spami.fused.run_in_row_blocks
+
+    def counting(block, n_rows, threads):
+        calls.append(n_rows)
+        return split(block, n_rows, threads)
+
+    monkeypatch.setattr(spami.fused, "MIN_ROWS_TO_SPLIT", 1)
+    monkeypatch.setattr(spami.fused, "run_in_row_blocks", counting)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield calls
+    torch.set_num_threads(before)

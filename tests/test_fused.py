@@ -103,10 +103,9 @@ def test_disabling_the_fused_kernels_runs_torch(monkeypatch):
     assert mean_cosine(a, b).grad_fn.name() != "_FusedMeanCosineBackward"
 
 
-def test_fused_kernels_give_the_same_bits_on_one_thread_and_on_two(monkeypatch):
+def test_fused_kernels_give_the_same_bits_on_one_thread_and_on_two(row_block_splits):
     """Rows split over threads: each row's result is computed alike, so the loss and the
     gradients do not depend on the thread count (the same seed gives the same model)."""
-    monkeypatch.setattr("spami.fused.MIN_ROWS_TO_SPLIT", 1)
     leaves = _leaves(*[(301, 64)] * 4, (1,), seed=4)
     before = torch.get_num_threads()
     results = []
@@ -116,6 +115,7 @@ def test_fused_kernels_give_the_same_bits_on_one_thread_and_on_two(monkeypatch):
             results.append(_value_and_grads(dgi_loss, leaves, 1.0))
     finally:
         torch.set_num_threads(before)
+    assert row_block_splits, "the two-thread run never split its rows"
     (value_1, grads_1), (value_2, grads_2) = results
     assert torch.equal(value_1, value_2)
     assert all(torch.equal(a, b) for a, b in zip(grads_1, grads_2, strict=True))

@@ -88,7 +88,9 @@ def test_relu_then_gemm_matches_autograd_relu():
 
 @pytest.mark.parametrize("dense", ["torch", "onednn"])
 @pytest.mark.parametrize("numba_backward", [False, True])
-def test_product_bias_relu_matches_autograd(monkeypatch, dense_kernel, dense, numba_backward):
+def test_product_bias_relu_matches_autograd(
+    monkeypatch, dense_kernel, row_block_splits, dense, numba_backward
+):
     """relu(x W + b) in one kernel, its backward (ReLU mask and bias sum in one pass): the
     values and gradients of autograd's separate operations."""
     if dense == "onednn" and not onednn_available():
@@ -99,7 +101,6 @@ def test_product_bias_relu_matches_autograd(monkeypatch, dense_kernel, dense, nu
     monkeypatch.setattr(
         fused_kernels, "MIN_ENTRIES_RELU_BACKWARD", 0 if numba_backward else 1 << 40
     )
-    monkeypatch.setattr(fused_kernels, "MIN_ROWS_TO_SPLIT", 0)  # row blocks on two threads
     torch.manual_seed(0)
     x = torch.randn(300, 20, requires_grad=True)
     w = torch.randn(20, 64, requires_grad=True)
@@ -112,6 +113,7 @@ def test_product_bias_relu_matches_autograd(monkeypatch, dense_kernel, dense, nu
     reference = torch.relu(x @ w + b)
     (reference * upstream).sum().backward()
     assert 0.2 < (out > 0).float().mean() < 0.8  # the mask matters
+    assert bool(row_block_splits) == numba_backward  # Numba's pass ran in row blocks
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-4)
     for got, t in zip(grads, (x, w, b), strict=True):
         torch.testing.assert_close(got, t.grad, rtol=1e-5, atol=1e-3)

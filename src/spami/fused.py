@@ -200,11 +200,14 @@ def _gradient_arrays(count: int, shape: tuple[int, int], rows) -> list[np.ndarra
 
 
 def in_row_blocks(
-    block: Callable[[int, int], object], n_rows: int, min_rows: int = MIN_ROWS_TO_SPLIT
+    block: Callable[[int, int], object], n_rows: int, min_rows: int | None = None
 ) -> None:
     """Call ``block(lo, hi)`` on rows [0, n_rows), split into blocks over torch's threads
     (on SpaMI's own pool: Numba's OpenMP runtime, beside torch's, spun two 1-thread jobs
-    sharing two cores 40 times slower), or once on all rows when fewer than ``min_rows``."""
+    sharing two cores 40 times slower), or once on all rows when fewer than ``min_rows``
+    (default :data:`MIN_ROWS_TO_SPLIT`, read at each call so that tests can lower it)."""
+    if min_rows is None:
+        min_rows = MIN_ROWS_TO_SPLIT
     threads = torch.get_num_threads()
     if threads < 2 or n_rows < min_rows:
         block(0, n_rows)
