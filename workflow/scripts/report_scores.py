@@ -11,7 +11,9 @@ with job_log(sm.log[0]):
     bars = plots.metric_bars(scores, clustering=clustering, title=f"Clustering metrics: {dataset}")
     plots.save_figure(bars, sm.output.bars_png, sm.output.bars_svg)
     morans = report.read_results(sm.input.morans_i, dataset)
-    boxes = plots.morans_boxplots(morans, clustering=clustering, title=f"Moran's I: {dataset}")
+    boxes = plots.morans_boxplots(
+        morans, clustering=clustering, title=f"Moran's I: {dataset}", scores=scores
+    )
     plots.save_figure(boxes, sm.output.morans_png, sm.output.morans_svg)
     table = report.summary_table(scores)
     blocks = report.summary_blocks(table, dataset, reference=sm.params.reference)
