@@ -191,6 +191,16 @@ def test_rna_records_the_hvg_flavor_it_used() -> None:
     assert (fallback.info["hvg_flavor"], fallback.info["n_highly_variable"]) == ("seurat", 10)
 
 
+def test_rna_whose_genes_never_vary_is_refused_not_crashed() -> None:
+    """Seurat v3's loess took the interpreter down (a segfault) when no gene varied."""
+    constant = ad.AnnData(
+        X=sp.csr_matrix(np.full((60, 300), 3.0, dtype=np.float32)),
+        var=pd.DataFrame(index=[f"gene{j}" for j in range(300)]),
+    )
+    with pytest.raises(InputDataError, match="No gene's counts vary across the 60 spots"):
+        preprocess_modality(constant, "rna", n_top_genes=100)
+
+
 # --- whole datasets --------------------------------------------------------------------
 
 

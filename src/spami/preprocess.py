@@ -143,6 +143,13 @@ def select_highly_variable(
     n_genes = counts.shape[1]
     if n_genes <= n_top_genes:
         return np.ones(n_genes, dtype=bool), "all genes"
+    if not _any_gene_varies(counts):
+        # skmisc's loess crashes the interpreter (a segfault) on an empty fit
+        raise InputDataError(
+            f"No gene's counts vary across the {counts.shape[0]} spots, so no gene can be "
+            "selected as highly variable. Check that the RNA modality holds per-spot counts "
+            "(not one profile copied to every spot)."
+        )
     import scanpy as sc  # heavy import (~5 s): only when HVG selection is needed
 
     try:
@@ -164,6 +171,15 @@ def select_highly_variable(
         )
         flavor = "seurat"
     return table["highly_variable"].to_numpy(dtype=bool), flavor
+
+
+def _any_gene_varies(counts: Any) -> bool:
+    """Whether some column of an (n, g) matrix is not constant over the rows."""
+    if sp.issparse(counts):
+        counts = sp.csc_matrix(counts)
+        return bool((counts.max(axis=0) != counts.min(axis=0)).toarray().any())
+    values = np.asarray(counts)
+    return bool((values.max(axis=0) != values.min(axis=0)).any())
 
 
 def fit_pca(
