@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import spami.fused
-from spami.dense import uses_onednn, weight_gradients_on_onednn
+import fastspami._kernels.fused
+from fastspami._kernels.dense import uses_onednn, weight_gradients_on_onednn
 
 
 def _forget_kernel_choices() -> None:
@@ -16,7 +16,7 @@ def _forget_kernel_choices() -> None:
 
 @pytest.fixture
 def dense_kernel(monkeypatch):
-    """``dense_kernel('torch' | 'onednn')`` sets ``SPAMI_DENSE`` for the test: spami.dense's
+    """``dense_kernel('torch' | 'onednn')`` sets ``SPAMI_DENSE`` for the test: fastspami._kernels.dense's
     cached kernel choices are made afresh under it, and forgotten after the test so that
     they do not reach other tests."""
 
@@ -34,14 +34,14 @@ def row_block_splits(monkeypatch):
     row counts of the calls that did split (a test asserts it is not empty, or its
     two-thread case checked nothing)."""
     calls: list[int] = []
-    split = spami.fused.run_in_row_blocks
+    split = fastspami._kernels.fused.run_in_row_blocks
 
     def counting(block, n_rows, threads):
         calls.append(n_rows)
         return split(block, n_rows, threads)
 
-    monkeypatch.setattr(spami.fused, "MIN_ROWS_TO_SPLIT", 1)
-    monkeypatch.setattr(spami.fused, "run_in_row_blocks", counting)
+    monkeypatch.setattr(fastspami._kernels.fused, "MIN_ROWS_TO_SPLIT", 1)
+    monkeypatch.setattr(fastspami._kernels.fused, "run_in_row_blocks", counting)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield calls

@@ -6,7 +6,7 @@ import mudata
 import numpy as np
 import pytest
 
-from spami.cli import main
+from fastspami.cli import main
 
 
 def test_simulate_then_integrate_writes_the_documented_slots(tmp_path, capsys):
@@ -93,8 +93,8 @@ def test_version_is_the_installed_packages(capsys):
 
 
 def test_integrate_offers_every_fusion_the_model_has():
-    from spami.cli import build_parser
-    from spami.presets import FUSIONS
+    from fastspami.cli import build_parser
+    from fastspami.model.presets import FUSIONS
 
     parser = build_parser()
     for fusion in FUSIONS:

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mudata import MuData
 
-from spami.data import validate_mudata
-from spami.errors import InputDataError
-from spami.graph import gcn_normalize, spatial_knn_graph, symmetrize
+from fastspami.data.contract import validate_mudata
+from fastspami.errors import InputDataError
+from fastspami.pp.graph import gcn_normalize, spatial_knn_graph, symmetrize
 
 REPO = Path(__file__).resolve().parents[1]
-TEST_CONFIG = REPO / "tests" / "data" / "test_config.yaml"
+TEST_CONFIG = REPO / "tests" / "workflow" / "test_config.yaml"
 TABLES = ["results/scores.csv", "results/morans_i.csv", "results/attention.csv"]
 
 
@@ -157,7 +157,7 @@ def test_unknown_dataset_in_the_config_is_named_with_the_known_ones(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(
         "seeds: [0]\ndatasets: [no_such_dataset]\n"
-        "methods:\n  pca_concat: {module: spami.methods.controls:integrate_pca_concat}\n"
+        "methods:\n  pca_concat: {module: fastspami.methods.controls:integrate_pca_concat}\n"
     )
     command = _snakemake_command(tmp_path)
     command[command.index("--configfile") + 1] = str(config)

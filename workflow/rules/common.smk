@@ -1,8 +1,8 @@
 """Config validation, the benchmark grid and per-job settings, shared by every rule file.
 
-Kept free of spami imports: Snakemake may run from an environment without the package. The
-rule files import only spami's light modules (standard library and PyYAML) from the source
-tree, which this file puts on sys.path.
+Snakemake may run from an environment without the package's dependencies: the rule files
+import only fastspami's light modules (standard library and PyYAML) from the source tree,
+which this file puts on sys.path.
 """
 
 import os
@@ -18,7 +18,7 @@ from snakemake.utils import validate
 
 validate(config, "../../config/schemas/config.schema.yaml")
 
-# Jobs import spami from this source tree: the venv, each conda env (which hold the
+# Jobs import fastspami from this source tree: the venv, each conda env (which hold the
 # dependencies only) and SLURM jobs (which inherit the environment) all see the same code.
 SPAMI_SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(
@@ -26,6 +26,11 @@ os.environ.update(
 )
 if SPAMI_SRC not in sys.path:
     sys.path.insert(0, SPAMI_SRC)
+
+from fastspami.methods.registry import complete_config_methods
+
+# Each method's module and conda env from the registry (or the config's own declaration).
+complete_config_methods(config["methods"])
 
 NAME = "[A-Za-z0-9_]+"
 

@@ -10,7 +10,7 @@ submitting host (localrule): cluster nodes often have no internet. Limit paralle
 with --resources downloads=1.
 """
 
-from spami.datasets import check_local_datasets, load_registry
+from fastspami.data.registry import check_local_datasets, load_registry
 
 # Checked at parse time, so a broken registry entry (or a missing file of one's own) fails
 # before any job starts.

@@ -3,12 +3,14 @@
 # importing torch, scanpy or R costs more than most integrations of a small dataset; each
 # run still writes its own .h5mu, status (with its seconds and peak memory) and log.
 
-from spami.errors import ConfigError
+from fastspami.errors import ConfigError
 
 # no torch: the standard library only
-from spami.presets import check_settings as check_spami_settings
+from fastspami.model.presets import check_settings as check_spami_settings
 
-SPAMI_MODULE = "spami.methods.spami_method:integrate"
+from fastspami.methods.registry import get_method
+
+SPAMI_MODULE = get_method("spami").entry
 
 
 def _check_spami_settings():

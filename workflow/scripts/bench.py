@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from spami.bench import run_scaling
-from spami.workflow_io import job_log
+from fastspami.benchmark.jobs import job_log
+from fastspami.benchmark.scaling import run_scaling
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):

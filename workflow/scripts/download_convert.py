@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from spami.convert import convert_dataset
-from spami.datasets import get_dataset
-from spami.workflow_io import job_log
+from fastspami.benchmark.jobs import job_log
+from fastspami.data.convert import convert_dataset
+from fastspami.data.registry import get_dataset
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):

@@ -10,7 +10,7 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 # job's own process, so it leaks into no other code.
 os.environ.setdefault("NUMBA_NUM_THREADS", str(sm.threads))
 
-from spami.workflow_io import integrate_batch  # noqa: E402 (after the thread setting)
+from fastspami.benchmark.jobs import integrate_batch  # noqa: E402 (after the thread setting)
 
 integrate_batch(
     sm.input.h5mu,

@@ -1,6 +1,6 @@
 """Snakemake entry point of rule merge_scores: the study-wide tables."""
 
-from spami.workflow_io import job_log, merge_tables
+from fastspami.benchmark.jobs import job_log, merge_tables
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):

@@ -1,10 +1,13 @@
 """Snakemake entry point of rule report_ablation_bars: SpaMI's ablations (Fig 2D, S1 Fig I)."""
 
-from spami import plots, report
-from spami.workflow_io import job_log
+from fastspami import pl
+from fastspami.benchmark import report
+from fastspami.benchmark.jobs import job_log
+from fastspami.methods.registry import register_config_methods
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+register_config_methods(sm.config["methods"])  # labels of methods the config declares
 with job_log(sm.log[0]):
     scores = report.read_results(sm.input.scores, sm.wildcards.subject)
-    figure = plots.ablation_bars(scores, method=sm.params.method, clustering=sm.params.clustering)
-    plots.save_figure(figure, sm.output.png, sm.output.svg)
+    figure = pl.ablation_bars(scores, method=sm.params.method, clustering=sm.params.clustering)
+    pl.save_figure(figure, sm.output.png, sm.output.svg)

@@ -1,9 +1,12 @@
 """Snakemake entry point of rule report_diagnosis: SpaMI's use of each modality (issue #10)."""
 
-from spami import plots, report
-from spami.workflow_io import job_log
+from fastspami import pl
+from fastspami.benchmark import report
+from fastspami.benchmark.jobs import job_log
+from fastspami.methods.registry import register_config_methods
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+register_config_methods(sm.config["methods"])  # labels of methods the config declares
 with job_log(sm.log[0]):
     figure, table, blocks = report.diagnosis_report(
         sm.input.dataset,
@@ -13,5 +16,5 @@ with job_log(sm.log[0]):
         name=sm.wildcards.dataset,
         seed=sm.params.seed,
     )
-    plots.save_figure(figure, sm.output.png, sm.output.svg)
+    pl.save_figure(figure, sm.output.png, sm.output.svg)
     report.write_table(table, blocks, sm.output.csv, sm.output.md, sm.output.html)

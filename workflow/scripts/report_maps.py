@@ -1,12 +1,15 @@
 """Snakemake entry point of rule report_maps: each method's domains beside the ground truth
 (Fig 2A, 3D, 4D, 6C, 7D) and the UMAP of each embedding (Fig 2B, 7E), for one dataset."""
 
-from spami import plots, report
-from spami.workflow_io import job_log
+from fastspami import pl
+from fastspami.benchmark import report
+from fastspami.benchmark.jobs import job_log
+from fastspami.methods.registry import method_label, register_config_methods
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+register_config_methods(sm.config["methods"])  # labels of methods the config declares
 with job_log(sm.log[0]):
-    titles = [plots.method_label(method, variant) for method, variant in sm.params.runs]
+    titles = [method_label(method, variant) for method, variant in sm.params.runs]
     domains = report.domain_maps_figure(
         sm.input.dataset,
         sm.input.clusters,
@@ -14,7 +17,7 @@ with job_log(sm.log[0]):
         titles=titles,
         clustering=sm.params.clustering,
     )
-    plots.save_figure(domains, sm.output.domains_png, sm.output.domains_svg)
+    pl.save_figure(domains, sm.output.domains_png, sm.output.domains_svg)
     umaps = report.embedding_umaps_figure(
         sm.input.dataset,
         sm.input.integrated,
@@ -22,4 +25,4 @@ with job_log(sm.log[0]):
         titles=titles,
         seed=sm.params.seed,
     )
-    plots.save_figure(umaps, sm.output.umaps_png, sm.output.umaps_svg)
+    pl.save_figure(umaps, sm.output.umaps_png, sm.output.umaps_svg)

@@ -1,9 +1,11 @@
 """Snakemake entry point of rule report_significance: SpaMI vs each method, paired Wilcoxon."""
 
-from spami import report
-from spami.workflow_io import job_log
+from fastspami.benchmark import report
+from fastspami.benchmark.jobs import job_log
+from fastspami.methods.registry import register_config_methods
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+register_config_methods(sm.config["methods"])  # labels of methods the config declares
 with job_log(sm.log[0]):
     table = report.significance_table(report.read_results(sm.input.scores), sm.params.reference)
     blocks = report.significance_blocks(table)

@@ -2,7 +2,7 @@
 seed by seed (one interpreter start for all of them: it costs more than the work on small
 data)."""
 
-from spami.workflow_io import evaluate_dataset, job_log
+from fastspami.benchmark.jobs import evaluate_dataset, job_log
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from spami.diagnosis import BASELINES, mean_over_seeds, sensitivity_sweep
+from fastspami.benchmark.diagnosis import BASELINES, mean_over_seeds, sensitivity_sweep
 
 
 def dataset_grid(grid_size: int) -> dict[str, dict]:

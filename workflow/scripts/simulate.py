@@ -1,6 +1,6 @@
 """Snakemake entry point of rule simulate: one simulated dataset."""
 
-from spami.workflow_io import job_log, simulate_job
+from fastspami.benchmark.jobs import job_log, simulate_job
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):

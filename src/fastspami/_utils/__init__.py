@@ -1,0 +1,1 @@
+"""Plumbing with no scientific content: atomic file writes, the bridge to R."""

@@ -1,0 +1,870 @@
+"""The benchmark report: summary tables, and the figures built from the workflow's result files.
+
+Tables (each written as CSV for machines, Markdown for the README, HTML for the Snakemake
+report):
+
+- summary_table: per dataset, methods x metrics, mean ± sd over seeds, per clustering;
+  failed / not-applicable methods keep their row, with status and reason.
+- significance_table: paired Wilcoxon tests of SpaMI against each other method
+  (``fastspami.benchmark.stats.paired_wilcoxon``) on dataset means over seeds, per metric and
+  clustering, Holm-adjusted.
+- cost_table: seconds and peak memory per method and dataset size.
+- noise_sweep_table: per scenario, every method and variant at every noise level (the
+  numbers behind the noise-sweep and ablation figures).
+- diagnosis_table: Leiden ARI and probe accuracy of SpaMI's embeddings against the
+  partitions of a complementary simulation, per variant (with the diagnosis figure).
+
+Figures: ``*_figure`` functions read the result files of one dataset (ground truth and
+coordinates from the input ``.h5mu``, clusters from the dataset's TSV, embeddings from the
+integrated ``.h5mu``, status files for failures) and hand arrays to ``fastspami.pl.style``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fastspami import pl
+from fastspami._utils.atomic import atomic_path
+from fastspami.benchmark.jobs import (
+    ATTENTION_COLUMNS,
+    MORANS_COLUMNS,
+    OK,
+    SCORE_COLUMNS,
+    read_json,
+    resolve_modalities,
+)
+from fastspami.errors import ConfigError, InputDataError
+from fastspami.methods.registry import is_control, method_label
+from fastspami.metrics.registry import metric_label, registered_metrics, supervised_metrics
+from fastspami.pl.style import run_sort_key
+
+STATUS_TEXT = {"failed": "failed", "not_applicable": "n/a", "unavailable": "unavailable"}
+Block = tuple  # ("h1" | "h2" | "p", text) or ("table", header, rows)
+
+
+# ---------------------------------------------------------------- reading result files
+
+
+@dataclass
+class Spots:
+    """The spots of a dataset: obs (n rows), (n, 2) coordinates, modality names in order."""
+
+    obs: pd.DataFrame
+    coords: np.ndarray
+    modalities: list[str]
+
+    @property
+    def truth(self) -> np.ndarray | None:
+        """(n,) ground-truth domains, or None when the dataset has none."""
+        if "ground_truth" not in self.obs:
+            return None
+        return self.obs["ground_truth"].to_numpy(dtype=object)
+
+
+def read_spots(path: str | Path) -> Spots:
+    """obs, coordinates and modality names of an .h5mu, without loading the count matrices."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        obs = read_elem(f["obs"])
+        order = f["mod"].attrs.get("mod-order", list(f["mod"].keys()))
+        modalities = [str(m) for m in order]
+        coords = read_elem(f["obsm"]["spatial"]) if "spatial" in f.get("obsm", {}) else None
+    if coords is None:  # coordinates only on the modalities: let fastspami.data.contract find them
+        from fastspami.data.contract import read_mudata, spatial_coordinates
+
+        coords = spatial_coordinates(read_mudata(path))
+    return Spots(obs, np.asarray(coords, dtype=float), modalities)
+
+
+def n_spots(path: str | Path) -> int:
+    """Number of spots of an .h5mu (read from its obs index only)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return int(f["obs"][f["obs"].attrs["_index"]].shape[0])
+
+
+def read_embedding(path: str | Path, key: str) -> np.ndarray:
+    """(n, d) ``obsm[key]`` of an integrated .h5mu, without loading the count matrices."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        return np.asarray(read_elem(f["obsm"][key]), dtype=np.float32)
+
+
+def read_labels(path: str | Path, method: str, variant: str, clustering: str) -> np.ndarray | None:
+    """(n,) labels of one run's clustering from a dataset's clusters TSV (spot, method,
+    variant, clustering, label), in spot order; None where it failed (empty labels)."""
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    rows = table[
+        (table["method"] == method)
+        & (table["variant"] == variant)
+        & (table["clustering"] == clustering)
+    ]
+    if rows.empty or rows["label"].eq("").any():
+        return None
+    return rows["label"].to_numpy(dtype=object)
+
+
+def failure_text(status: Mapping[str, Any]) -> str:
+    """'failed: RuntimeError: ...' for a status file's content."""
+    return f"{STATUS_TEXT.get(status['status'], status['status'])}: {status.get('reason', '')}"
+
+
+def run_labels(
+    clusters: str | Path, status_paths: Sequence[str | Path], clustering: str
+) -> list[np.ndarray | str]:
+    """Each run's (n,) labels, or a str saying why it has none (failed, not applicable).
+
+    The runs are those of the status files (each names its method and variant); their
+    labels come from the dataset's clusters TSV.
+    """
+    out: list[np.ndarray | str] = []
+    for status_path in status_paths:
+        status = read_json(status_path)
+        if status["status"] != OK:
+            out.append(failure_text(status))
+            continue
+        labels = read_labels(clusters, status["method"], status["variant"], clustering)
+        if labels is None:
+            out.append(f"{clustering} clustering failed (see the score log)")
+        else:
+            out.append(labels)
+    return out
+
+
+def read_results(path: str | Path, subject: str | None = None) -> pd.DataFrame:
+    """A study-wide results CSV (scores, morans_i, attention), only ``subject``'s rows if given.
+
+    An empty file reads as an empty table with the workflow's columns.
+    """
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        columns = [*SCORE_COLUMNS, *MORANS_COLUMNS, *ATTENTION_COLUMNS]
+        table = pd.DataFrame(columns=list(dict.fromkeys(columns)))
+    return table if subject is None else of_subject(table, subject)
+
+
+def of_subject(table: pd.DataFrame, subject: str) -> pd.DataFrame:
+    """Rows of a results table whose dataset or scenario is ``subject``."""
+    keep = table["dataset"].astype(str) == subject
+    if "scenario" in table:
+        keep |= table["scenario"].astype(str) == subject
+    return table[keep]
+
+
+def modality_title(status: Mapping[str, Any], modalities: Sequence[str]) -> str:
+    """'RNA only', 'ADT only' or 'RNA + ADT': the modalities a SpaMI variant was trained on."""
+    try:
+        params = resolve_modalities(status.get("params", {}), list(modalities))
+    except ConfigError:
+        return str(status.get("variant", "?"))
+    used = params.get("modalities", list(modalities))
+    names = " + ".join(m.upper() for m in used)
+    return names if len(used) == len(modalities) else f"{names} only"
+
+
+# ---------------------------------------------------------------- figures from result files
+
+
+def domain_maps_figure(
+    dataset: str | Path,
+    clusters: str | Path,
+    status_paths: Sequence[str | Path],
+    titles: Sequence[str],
+    clustering: str,
+) -> Any:
+    """Domain maps (pl.domain_maps) of the runs given, one panel per title."""
+    spots = read_spots(dataset)
+    labels = run_labels(clusters, status_paths, clustering)
+    panels = dict(zip(titles, labels, strict=True))
+    return pl.domain_maps(
+        spots.coords, panels, spots.truth, title=f"Spatial domains ({clustering})"
+    )
+
+
+def single_vs_integrated_figure(
+    dataset: str | Path,
+    clusters: str | Path,
+    status_paths: Sequence[str | Path],
+    clustering: str,
+) -> Any:
+    """SpaMI's single-modality variants beside the full model, titled by their modalities."""
+    spots = read_spots(dataset)
+    titles = [modality_title(read_json(p), spots.modalities) for p in status_paths]
+    labels = run_labels(clusters, status_paths, clustering)
+    return pl.single_vs_integrated_maps(
+        spots.coords, dict(zip(titles, labels, strict=True)), spots.truth
+    )
+
+
+def embedding_umaps_figure(
+    dataset: str | Path,
+    integrated_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    titles: Sequence[str],
+    seed: int = 0,
+) -> Any:
+    """UMAP of each run's embedding coloured by the ground truth (pl.embedding_umaps)."""
+    spots = read_spots(dataset)
+    embeddings: dict[str, np.ndarray | str] = {}
+    for title, h5mu, status_path in zip(titles, integrated_paths, status_paths, strict=True):
+        status = read_json(status_path)
+        ok = status["status"] == OK
+        embeddings[title] = (
+            read_embedding(h5mu, status["embedding_key"]) if ok else failure_text(status)
+        )
+    return pl.embedding_umaps(embeddings, spots.truth, seed=seed)
+
+
+def denoising_figure(
+    integrated: str | Path,
+    status_path: str | Path,
+    clusters: str | Path,
+    clustering: str,
+    markers: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
+) -> Any:
+    """Input vs SpaMI-reconstructed marker genes (pl.denoising_maps) of one SpaMI run.
+
+    markers: gene names, or {modality: names} as in the dataset registry (the names of
+    the reconstructed modality are used); without any, the top DE gene of each
+    ground-truth domain, or of each SpaMI cluster when the dataset has no ground truth.
+    """
+    import mudata
+
+    status = read_json(status_path)
+    if status["status"] != OK:
+        return pl.message_figure(failure_text(status), "Denoising")
+    mdata = mudata.read_h5mu(integrated)
+    domains = None
+    if "ground_truth" not in mdata.obs:
+        domains = read_labels(clusters, status["method"], status["variant"], clustering)
+    try:
+        if isinstance(markers, Mapping):
+            markers = markers.get(pl.maps.reconstruction_modality(mdata), [])
+        return pl.denoising_maps(mdata, list(markers or []) or None, domains=domains)
+    except InputDataError as err:
+        return pl.message_figure(str(err), "Denoising")
+
+
+def attention_figure(attention: pd.DataFrame, method: str, variant: str) -> Any:
+    """Attention per domain (pl.attention_by_domain_plot) of one method and variant."""
+    rows = attention[(attention["method"] == method) & (attention["variant"] == variant)]
+    if rows.empty:
+        return pl.message_figure(
+            f"No attention weights of {method_label(method, variant)}: it failed, or "
+            "ran on one modality."
+        )
+    return pl.attention_by_domain_plot(rows, title=method_label(method, variant))
+
+
+def read_diagnosis_runs(
+    integrated_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    variants: Sequence[str],
+    method: str = "spami",
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The results of the runs that finished ({variant: IntegrationResult}) and why each
+    other run has none ({variant: 'failed: ...'})."""
+    import mudata
+
+    from fastspami.benchmark.diagnosis import result_from_mudata
+
+    results: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    runs = zip(variants, integrated_paths, status_paths, strict=True)
+    for variant, h5mu, status_path in runs:
+        status = read_json(status_path)
+        if status["status"] != OK:
+            notes[variant] = failure_text(status)
+            continue
+        with mudata.set_options(pull_on_update=False):
+            mdata = mudata.read_h5mu(h5mu)
+        results[variant] = result_from_mudata(mdata, method)
+    return results, notes
+
+
+def diagnosis_table(scores: pd.DataFrame, notes: Mapping[str, str]) -> pd.DataFrame:
+    """Partition scores (``fastspami.benchmark.diagnosis.diagnosis_tables``' first table) with status and
+    note columns; a variant without a result keeps one row naming why."""
+    table = scores.assign(status=OK, note="")
+    missing = pd.DataFrame(
+        [{"variant": v, "status": n.split(":")[0], "note": n} for v, n in notes.items()]
+    )
+    parts = [t for t in (table, missing) if len(t)]
+    columns = [*scores.columns, "status", "note"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+
+
+def diagnosis_blocks(table: pd.DataFrame, dataset: str, digits: int = 3) -> list[Block]:
+    """The diagnosis table of one dataset as document blocks: one table per variant, rows
+    the embeddings, cells 'ARI (probe)' per annotation; variants without a result as notes."""
+    blocks: list[Block] = [
+        ("h1", f"Dataset {dataset}: what SpaMI keeps of each partition"),
+        (
+            "p",
+            "Leiden ARI of SpaMI's integrated embedding and of each modality's own embedding "
+            "(Z) against the ground truth and each partition (partition a: seen mainly by RNA, "
+            "partition b: mainly by the other modality), with the balanced accuracy of a "
+            "cross-validated linear probe in brackets (chance: 1 / number of groups).",
+        ),
+    ]
+    ok = table[table["status"] == OK]
+    for variant, rows in ok.groupby("variant", sort=False):
+        annotations = list(dict.fromkeys(rows["annotation"]))
+        header = ["Embedding", *(a.replace("_", " ") for a in annotations)]
+        body = []
+        for embedding, of_embedding in rows.groupby("embedding", sort=False):
+            cells = of_embedding.set_index("annotation")
+            body.append(
+                [
+                    str(embedding),
+                    *(
+                        f"{cells.at[a, 'ari']:.{digits}f} ({cells.at[a, 'probe']:.{digits}f})"
+                        if a in cells.index
+                        else "–"
+                        for a in annotations
+                    ),
+                ]
+            )
+        blocks += [("h2", f"SpaMI {variant}"), ("table", header, body)]
+    for _, row in table[table["status"] != OK].iterrows():
+        blocks.append(("p", f"SpaMI {row['variant']} is left out: {row['note']}"))
+    if ok.empty and table.empty:
+        blocks.append(("p", "No SpaMI variant to diagnose runs on this dataset."))
+    return blocks
+
+
+def diagnosis_report(
+    dataset: str | Path,
+    integrated_paths: Sequence[str | Path],
+    status_paths: Sequence[str | Path],
+    variants: Sequence[str],
+    *,
+    name: str,
+    seed: int = 0,
+) -> tuple[Any, pd.DataFrame, list[Block]]:
+    """The diagnosis figure (pl.diagnosis_figure), table and its blocks of SpaMI's runs
+    (variants, in the order of the paths) on one dataset; runs that did not finish are
+    named in the figure and the table, and with none finished the figure says so."""
+    from fastspami.benchmark.diagnosis import diagnosis_tables
+
+    results, notes = read_diagnosis_runs(integrated_paths, status_paths, variants)
+    scores, attention, history = diagnosis_tables(read_spots(dataset), results, seed=seed)
+    figure = pl.diagnosis_figure(
+        scores, attention, history, notes=notes, title=f"SpaMI's use of each modality: {name}"
+    )
+    table = diagnosis_table(scores, notes)
+    return figure, table, diagnosis_blocks(table, name)
+
+
+def cost_with_sizes(cost: pd.DataFrame, sizes: Mapping[str, int]) -> pd.DataFrame:
+    """The cost table with an n_spots column, from {dataset: number of spots}."""
+    return cost.assign(n_spots=cost["dataset"].astype(str).map(dict(sizes)))
+
+
+# ---------------------------------------------------------------- numbers as text
+
+
+def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    """'0.712 ± 0.031'; the mean alone when sd is NaN (one seed); '' when mean is NaN."""
+    if mean is None or not math.isfinite(mean):
+        return ""
+    if sd is None or not math.isfinite(sd):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def format_p(p: float) -> str:
+    """A p-value with 3 significant digits; '' when NaN."""
+    return "" if p is None or not math.isfinite(p) else f"{p:.3g}"
+
+
+def clustering_rank(clustering: str) -> tuple[int, str]:
+    """Sort key of clustering algorithms: the paper's Leiden first, then mclust, k-means."""
+    order = ("leiden", "mclust", "kmeans")
+    return (order.index(clustering) if clustering in order else len(order), clustering)
+
+
+def ok_rows(table: pd.DataFrame) -> pd.Series:
+    """Which rows come from runs that succeeded (all of them when there is no status column)."""
+    return table["status"].eq(OK) if "status" in table else pd.Series(True, index=table.index)
+
+
+# ---------------------------------------------------------------- summary table
+
+
+def _run_status(group: pd.DataFrame) -> tuple[str, str]:
+    """(status, reason) of one method/variant/clustering cell, from its score rows."""
+    status = group["status"] if "status" in group else pd.Series(OK, index=group.index)
+    bad = group[status != OK]
+    if bad.empty:
+        return OK, ""
+    reasons = (
+        "; ".join(dict.fromkeys(bad["reason"].fillna("").astype(str))) if "reason" in bad else ""
+    )
+    if not group.loc[status == OK, "value"].notna().any():
+        return str(bad["status"].mode().iloc[0]), reasons
+    runs = group["seed"].nunique()
+    return "partial", f"{bad['seed'].nunique()} of {runs} runs: {reasons}"
+
+
+def summary_table(scores: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Methods x metrics of one dataset: mean and sd over seeds, per clustering.
+
+    scores: the tidy scores table (one dataset). Returns one row per (clustering, method,
+    variant) with n_runs, ``<metric>_mean`` and ``<metric>_sd`` for each metric present,
+    status ('ok', 'partial', or the failure's status) and reason.
+    """
+    metrics = tuple(registered_metrics()) if metrics is None else metrics
+    present = [m for m in metrics if m in set(scores["metric"])]
+    ok = ok_rows(scores)
+    rows = []
+    keys = ["clustering", "method", "variant"]
+    for (clustering, method, variant), group in scores.groupby(keys, sort=False):
+        status, reason = _run_status(group)
+        row = {"clustering": clustering, "method": method, "variant": variant}
+        row["n_runs"] = int(group["seed"].nunique())
+        good = group[ok.loc[group.index]]
+        for metric in present:
+            values = good.loc[good["metric"] == metric, "value"].dropna().astype(float)
+            row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
+            row[f"{metric}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
+        rows.append({**row, "status": status, "reason": reason})
+    columns = [*keys, "n_runs", *(f"{m}_{s}" for m in present for s in ("mean", "sd"))]
+    table = pd.DataFrame(rows, columns=[*columns, "status", "reason"])
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (
+            clustering_rank(table.at[i, "clustering"]),
+            run_sort_key(table.at[i, "method"], table.at[i, "variant"]),
+        ),
+    )
+    return table.iloc[order].reset_index(drop=True)
+
+
+def _best_means(table: pd.DataFrame, metric: str, digits: int) -> set[int]:
+    """Row positions holding the highest (rounded) mean of a metric among the runs that
+    finished on every seed; controls and partial rows (ranked on survivors) aside."""
+    column = f"{metric}_mean"
+    complete = table["status"].eq(OK) & ~table["method"].map(is_control)
+    candidates = table[complete][column].dropna().round(digits)
+    if candidates.empty:
+        return set()
+    return set(candidates.index[candidates == candidates.max()])
+
+
+def summary_blocks(
+    table: pd.DataFrame,
+    dataset: str,
+    digits: int = 3,
+    reference: Mapping[str, Any] | None = None,
+) -> list[Block]:
+    """The summary of one dataset as document blocks (headings and one table per clustering).
+
+    reference: the dataset registry's published numbers ({'values': {method: {metric:
+    value}}, 'cost': {method: {...}}, 'figure': ...}), shown after this run's tables.
+    """
+    metrics = [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
+    seeds = int(table["n_runs"].max()) if len(table) else 0
+    blocks: list[Block] = [
+        ("h1", f"Dataset {dataset}"),
+        (
+            "p",
+            f"Mean ± sd over {seeds} seed(s); the best method in bold, among those that ran "
+            "on every seed (controls aside). partial: the method failed on some seeds, its "
+            "means are over the seeds that ran, and it is never bold. n/a: the method cannot "
+            "take this dataset; failed: it raised (see the note).",
+        ),
+    ]
+    header = ["Method", *(metric_label(m) for m in metrics), "Note"]
+    for clustering, of_clustering in table.groupby("clustering", sort=False):
+        best = {m: _best_means(of_clustering, m, digits) for m in metrics}
+        rows = []
+        for index, row in of_clustering.iterrows():
+            name = method_label(row["method"], row["variant"])
+            cells = [f"{name} (partial)" if row["status"] == "partial" else name]
+            for metric in metrics:
+                text = format_mean_sd(row[f"{metric}_mean"], row[f"{metric}_sd"], digits)
+                if not text:
+                    text = STATUS_TEXT.get(row["status"], "–")
+                elif index in best[metric]:
+                    text = f"**{text}**"
+                cells.append(text)
+            note = "" if row["status"] == OK else f"{row['status']}: {row['reason']}"
+            rows.append([*cells, note])
+        blocks += [("h2", f"Clustering: {clustering}"), ("table", header, rows)]
+    return [*blocks, *reference_blocks(reference or {}, metrics)]
+
+
+def reference_blocks(reference: Mapping[str, Any], metrics: Sequence[str]) -> list[Block]:
+    """Published numbers of a dataset (registry 'reference'), as blocks; none if empty."""
+    values = reference.get("values") or {}
+    cost = reference.get("cost") or {}
+    if not values and not cost:
+        return []
+    blocks: list[Block] = [("h2", "Published in the paper")]
+    if reference.get("figure"):
+        blocks.append(("p", f"Source: {reference['figure']}."))
+    if values:
+        names = {"morans_i_median": "morans_i"}  # the registry's name of the Moran's I score
+        header = ["Method", *(metric_label(m) for m in metrics)]
+        rows = [
+            [method_label(method)]
+            + [_number(published.get(m, published.get(names.get(m, m)))) for m in metrics]
+            for method, published in values.items()
+        ]
+        blocks.append(("table", header, rows))
+    for method, numbers in cost.items():
+        text = ", ".join(f"{key} {value}" for key, value in numbers.items())
+        blocks.append(("p", f"Cost of {method_label(method)}: {text}."))
+    return blocks
+
+
+def _number(value: Any) -> str:
+    return (
+        f"{value:.3f}" if isinstance(value, int | float) else ("" if value is None else str(value))
+    )
+
+
+# ---------------------------------------------------------------- noise sweep table
+
+
+def _sweep_cell(group: pd.DataFrame) -> dict[str, Any]:
+    """n_runs (successful seeds), n_seeds, mean, sd and status of one run at one noise level."""
+    good = group.loc[ok_rows(group), "value"].dropna().astype(float)
+    n_seeds = int(group["seed"].nunique())
+    if good.empty:
+        status = pl.scores.failure_status(group)
+    else:
+        status = OK if len(good) == n_seeds else "partial"
+    return {
+        "n_runs": len(good),
+        "n_seeds": n_seeds,
+        "mean": good.mean() if len(good) else np.nan,
+        "sd": good.std(ddof=1) if len(good) > 1 else np.nan,  # std of one value is NaN
+        "status": status,
+    }
+
+
+def noise_sweep_table(
+    scores: pd.DataFrame,
+    *,
+    clustering: str = "leiden",
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Every method and variant at every noise level: mean and sd over seeds, per metric.
+
+    The numbers behind Fig 2C and 2D. scores: the tidy scores table of one scenario. Returns
+    one row per (metric, method, variant, noise) with n_runs (seeds with a value), n_seeds,
+    mean, sd and status ('ok', 'partial', or why there is no mean: 'failed',
+    'not_applicable', ...); failed and not-applicable runs count in no mean but keep
+    their row.
+    """
+    metrics = supervised_metrics() if metrics is None else metrics
+    rows = scores[
+        scores["clustering"].eq(clustering)
+        & scores["metric"].isin(metrics)
+        & scores["noise"].notna()
+    ]
+    keys = ["metric", "method", "variant", "noise"]
+    cells = [
+        {**dict(zip(keys, key, strict=True)), **_sweep_cell(group)}
+        for key, group in rows.groupby(keys)
+    ]
+    table = pd.DataFrame(cells, columns=[*keys, "n_runs", "n_seeds", "mean", "sd", "status"])
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (
+            list(metrics).index(table.at[i, "metric"]),
+            run_sort_key(table.at[i, "method"], table.at[i, "variant"]),
+            float(table.at[i, "noise"]),
+        ),
+    )
+    return table.iloc[order].reset_index(drop=True).assign(clustering=clustering)
+
+
+def _sweep_text(cell: pd.Series, seeds: int, digits: int) -> str:
+    """'0.50 ± 0.14', '0.50 (2 of 3 seeds)' where runs failed, 'n/a' / 'failed' without any."""
+    text = format_mean_sd(cell["mean"], cell["sd"], digits)
+    if not text:
+        return STATUS_TEXT.get(cell["status"], cell["status"])
+    if cell["n_runs"] < seeds:
+        return f"{text} ({int(cell['n_runs'])} of {seeds} seeds)"
+    return text
+
+
+def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> list[Block]:
+    """The noise sweep of one scenario as document blocks: per metric, runs x noise levels."""
+    clustering = table["clustering"].iloc[0] if len(table) else ""
+    blocks: list[Block] = [
+        ("h1", f"Noise sweep: {scenario}"),
+        (
+            "p",
+            f"Mean ± sd over seeds ({clustering} clustering), every method and SpaMI variant "
+            "at every noise level (sd of the Gaussian noise added to the simulated counts). "
+            "Runs that failed or do not apply count in no mean: a level where some seeds "
+            "failed says how many ran ('2 of 3 seeds'); one where none ran says why (n/a, "
+            "failed).",
+        ),
+    ]
+    noises = sorted(table["noise"].unique())
+    header = ["Method", *(f"noise {n:g}" for n in noises), "Seeds"]
+    for metric, of_metric in table.groupby("metric", sort=False):
+        rows = []
+        for (method, variant), run in of_metric.groupby(["method", "variant"], sort=False):
+            by_noise = run.set_index("noise")
+            seeds = int(run["n_seeds"].max())
+            cells = [
+                _sweep_text(by_noise.loc[n], seeds, digits) if n in by_noise.index else "–"
+                for n in noises
+            ]
+            rows.append([method_label(method, variant), *cells, str(seeds)])
+        blocks += [("h2", metric_label(metric)), ("table", header, rows)]
+    return blocks
+
+
+# ---------------------------------------------------------------- significance table
+
+
+def significance_table(
+    scores: pd.DataFrame,
+    reference: str = "spami",
+    metrics: Sequence[str] | None = None,
+    clusterings: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Paired Wilcoxon tests of ``reference`` against every other method (default variants).
+
+    One ``fastspami.benchmark.stats.paired_wilcoxon`` call per metric and clustering across every dataset
+    in ``scores``: each method's scores are averaged over its successful seeds per dataset
+    first, and the pairs are datasets (the seeds of a dataset share one data draw). Its
+    columns (method, reference, metric, clustering, n_pairs, n_used, n_excluded,
+    mean_difference, statistic, p_value, p_holm, note).
+    """
+    from fastspami.benchmark.stats import RESULT_COLUMNS, paired_wilcoxon
+
+    metrics = tuple(registered_metrics()) if metrics is None else metrics
+    tables = []
+    for clustering in clusterings or sorted(set(scores["clustering"]), key=clustering_rank):
+        for metric in metrics:
+            try:
+                tables.append(
+                    paired_wilcoxon(scores, reference, metric, clustering, pair_on=("dataset",))
+                )
+            except InputDataError:  # no row of the reference for this metric / clustering
+                continue
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _pairs_cell(row: pd.Series) -> str:
+    """'5' pairs tested, or '4 of 5' when the test dropped tied pairs."""
+    used, paired = int(row["n_used"]), int(row["n_pairs"])
+    return str(paired) if used in (0, paired) else f"{used} of {paired}"
+
+
+def _power_text(table: pd.DataFrame) -> str:
+    """'With 5 pairs (the most here) no p can fall below 0.0625 ...', or '' without a test."""
+    from fastspami.benchmark.stats import smallest_p
+
+    tested = table["n_used"][table["p_value"].notna()]
+    if tested.empty:
+        return ""
+    most = int(tested.max())
+    return (
+        f" An exact test of n pairs cannot give p below 2/2^n: with {most} pairs (the most "
+        f"here) no p is below {format_p(smallest_p(most))}, before the Holm adjustment."
+    )
+
+
+def significance_blocks(table: pd.DataFrame, alpha: float = 0.05) -> list[Block]:
+    """The significance table as document blocks; Holm-adjusted p below ``alpha`` in bold."""
+    reference = method_label(table["reference"].iloc[0]) if len(table) else "SpaMI"
+    blocks: list[Block] = [
+        ("h1", f"{reference} against each method: paired Wilcoxon signed-rank tests"),
+        (
+            "p",
+            "Units: datasets. Each method's score is first averaged over its successful "
+            "seeds on a dataset (the seeds of a dataset share one data draw, and deterministic "
+            "methods repeat one value every seed, so seeds are not independent); a dataset "
+            "where either method has no successful seed is left out, and the note says how "
+            "many and why. Pairs: the datasets the test ranked ('4 of 5': it drops pairs "
+            f"with a zero difference). Mean difference: {reference} minus the method (positive: "
+            f"{reference} scores higher). p (Holm): adjusted across the methods of one metric "
+            f"and clustering; bold below {alpha}." + _power_text(table),
+        ),
+    ]
+    if table.empty:
+        return [*blocks, ("p", "No test: the reference method has no scores.")]
+    header = ["Clustering", "Metric", "Method", "Pairs", "Mean difference", "p", "p (Holm)", "Note"]
+    rows = []
+    for _, row in table.iterrows():
+        p_holm = format_p(row["p_holm"])
+        if p_holm and row["p_holm"] < alpha:
+            p_holm = f"**{p_holm}**"
+        rows.append(
+            [
+                row["clustering"],
+                metric_label(row["metric"]),
+                method_label(row["method"]),
+                _pairs_cell(row),
+                "" if pd.isna(row["mean_difference"]) else f"{row['mean_difference']:+.3f}",
+                format_p(row["p_value"]),
+                p_holm,
+                str(row["note"]) if isinstance(row["note"], str) else "",
+            ]
+        )
+    return [*blocks, ("table", header, rows)]
+
+
+# ---------------------------------------------------------------- cost table
+
+
+def cost_table(cost: pd.DataFrame) -> pd.DataFrame:
+    """Seconds and peak MB per method, variant and dataset size (mean and sd over jobs).
+
+    cost: one row per integration job (method, variant, s, max_rss_mb, status, and
+    n_spots or dataset). Failed jobs are counted in n_failed, not in the means.
+    """
+    size = "n_spots" if "n_spots" in cost and cost["n_spots"].notna().all() else "dataset"
+    ok = ok_rows(cost)
+    rows = []
+    for (method, variant, value), group in cost.groupby(["method", "variant", size]):
+        good = group[ok.loc[group.index]]
+        row = {"method": method, "variant": variant, size: value, "n_runs": len(good)}
+        row["n_failed"] = len(group) - len(good)
+        for column in ("s", "max_rss_mb"):
+            values = good[column].dropna().astype(float)
+            row[f"{column}_mean"] = values.mean() if len(values) else np.nan
+            row[f"{column}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (
+            table.at[i, size],
+            run_sort_key(table.at[i, "method"], table.at[i, "variant"]),
+        ),
+    )
+    return table.iloc[order].reset_index(drop=True)
+
+
+def cost_blocks(table: pd.DataFrame) -> list[Block]:
+    """The cost table as document blocks."""
+    blocks: list[Block] = [
+        ("h1", "Computational cost of the integration step"),
+        (
+            "p",
+            "Wall seconds and peak resident memory of each integration, measured around the "
+            "method's call inside its batch job (the peak includes the interpreter and the "
+            "modules already imported), mean ± sd.",
+        ),
+    ]
+    if table.empty:
+        return [*blocks, ("p", "No integration job finished.")]
+    size = "n_spots" if "n_spots" in table else "dataset"
+    size_name = "Spots" if size == "n_spots" else "Dataset"
+    header = ["Method", size_name, "Runs", "Seconds", "Peak memory (MB)", "Failed"]
+    rows = [
+        [
+            method_label(row["method"], row["variant"]),
+            f"{int(row[size]):,}" if size == "n_spots" else str(row[size]),
+            str(row["n_runs"]),
+            format_mean_sd(row["s_mean"], row["s_sd"], 1) or "failed",
+            format_mean_sd(row["max_rss_mb_mean"], row["max_rss_mb_sd"], 0) or "failed",
+            str(row["n_failed"]) if row["n_failed"] else "",
+        ]
+        for _, row in table.iterrows()
+    ]
+    return [*blocks, ("table", header, rows)]
+
+
+# ---------------------------------------------------------------- documents
+
+
+def _markdown_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks: Sequence[Block]) -> str:
+    """Blocks as Markdown: '# h1', '## h2', paragraphs and pipe tables (bold as **x**)."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            lines += [f"{'#' * int(kind[1])} {block[1]}", ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            lines.append("| " + " | ".join(_markdown_cell(h) for h in header) + " |")
+            lines.append("|" + "|".join("---" for _ in header) + "|")
+            lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _html_cell(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(str(text)))
+
+
+def to_html(blocks: Sequence[Block], title: str = "") -> str:
+    """Blocks as a standalone HTML page (what the Snakemake report shows inline)."""
+    body = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>"
+                for row in block[2]
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    style = (
+        "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}"
+    )
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def write_table(
+    table: pd.DataFrame,
+    blocks: Sequence[Block],
+    csv: str | Path,
+    markdown: str | Path,
+    html_path: str | Path,
+) -> None:
+    """Write the numbers as CSV and the formatted document as Markdown and HTML, atomically."""
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(markdown) as tmp:
+        tmp.write_text(to_markdown(blocks))
+    title = next((b[1] for b in blocks if b[0] == "h1"), "")
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(to_html(blocks, title))

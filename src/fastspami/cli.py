@@ -1,0 +1,262 @@
+"""The ``spami`` command line: simulate data, integrate a MuData file, time SpaMI against N."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from fastspami.errors import SpamiError
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--weights takes comma-separated numbers such as 1,1,10,10,5, got {text!r}"
+        ) from None
+
+
+def _kinds(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, kind = pair.partition("=")
+        if not sep:
+            raise SpamiError(f"--modality-type takes NAME=TYPE (e.g. prot=adt), got {pair!r}")
+        out[name] = kind
+    return out
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it has one (not for None or a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from fastspami import __version__
+    from fastspami.data.simulate import SCENARIOS
+    from fastspami.model.presets import FUSIONS, PRESETS
+
+    parser = argparse.ArgumentParser(prog="spami", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"spami {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    integ = sub.add_parser(
+        "integrate",
+        help="integrate the modalities of a .h5mu file with SpaMI",
+        formatter_class=_HelpFormatter,
+    )
+    integ.add_argument("input", help="input MuData (.h5mu) following the data contract")
+    integ.add_argument("-o", "--output", required=True, help="output .h5mu (input + results)")
+    integ.add_argument(
+        "--preset",
+        default="simulated",
+        choices=sorted(PRESETS),
+        help="the paper's settings for a dataset, or 'robust' (ours; on RNA + protein it "
+        "concatenates the modality embeddings: docs/robust_preset.md)",
+    )
+    integ.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
+    integ.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    integ.add_argument("--k", type=int, help="spatial neighbours per spot (default: the preset's)")
+    integ.add_argument(
+        "--weights", type=_weights, help="w1,w2,w3,w4,w5 loss weights (default: the preset's)"
+    )
+    integ.add_argument(
+        "--fusion",
+        choices=FUSIONS,
+        help="how modality embeddings are fused (default: the preset's)",
+    )
+    integ.add_argument(
+        "--tile-spots",
+        type=int,
+        help="train on spatial tiles of about this many spots each (for 10^5-10^6 spots; "
+        "default: the whole slice at once)",
+    )
+    integ.add_argument("--modalities", nargs="+", help="use only these modalities")
+    integ.add_argument(
+        "--modality-type", action="append", metavar="NAME=TYPE", help="e.g. prot=adt"
+    )
+    integ.add_argument(
+        "--early-stopping",
+        action="store_true",
+        default=None,
+        help="stop once the loss has not improved by 0.01 %% for 50 epochs",
+    )
+    integ.add_argument("--seed", type=int, default=0, help="random seed (weights, dropout)")
+    integ.add_argument("--threads", type=int, default=1, help="CPU threads")
+    integ.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate a spatial multi-omics dataset",
+        formatter_class=_HelpFormatter,
+    )
+    sim.add_argument("-o", "--output", required=True, help="output .h5mu")
+    sim.add_argument("--scenario", default="rna_adt", choices=SCENARIOS, help="what to simulate")
+    sim.add_argument("--grid-size", type=int, default=36, help="spots per side of the square grid")
+    sim.add_argument("--noise-sd", type=float, default=0.5, help="s.d. of the Gaussian noise")
+    sim.add_argument("--noise-mean", type=float, default=2.0, help="mean of the Gaussian noise")
+    sim.add_argument(
+        "--signal",
+        type=float,
+        default=1.0,
+        help="scale of the spatial loadings (weaker domains below 1)",
+    )
+    sim.add_argument(
+        "--leak",
+        type=float,
+        default=0.1,
+        help="complementary scenarios: how much of each partition shows in the other modality",
+    )
+    sim.add_argument("--seed", type=int, default=0, help="random seed")
+    bench = sub.add_parser(
+        "bench",
+        help="time and memory of SpaMI against the number of spots",
+        formatter_class=_HelpFormatter,
+    )
+    bench.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1000, 10000, 100000],
+        help="numbers of spots (each rounded to a square grid)",
+    )
+    bench.add_argument("--out", default="results/bench", help="folder for the csv and png")
+    bench.add_argument("--threads", type=int, default=2, help="CPU threads")
+    bench.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    bench.add_argument(
+        "--epochs-timed", type=int, default=5, help="epochs timed after one warm-up (median)"
+    )
+    bench.add_argument(
+        "--feature-dims",
+        type=int,
+        nargs="+",
+        help="train on random features of these widths (e.g. 50 30) instead of the simulation",
+    )
+    bench.add_argument("--full-epochs", type=int, default=1000, help="0 skips full training")
+    bench.add_argument("--full-max-n", type=int, default=100000, help="largest N trained fully")
+    bench.add_argument("--tile-spots", type=int, help="train on tiles of about this many spots")
+    bench.add_argument(
+        "--malloc-mmap-threshold",
+        type=int,
+        metavar="BYTES",
+        help="train with glibc's MALLOC_MMAP_THRESHOLD_ set (e.g. 1048576): freed tensors "
+        "go back to the OS, lowering peak RSS",
+    )
+    bench.add_argument(
+        "--compare-tiled",
+        action="store_true",
+        help="train tiled (--tile-spots) and full-batch for --full-epochs epochs and write "
+        "the ARI between their Leiden clusterings to tiled_vs_full.csv",
+    )
+    return parser
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    """``spami bench``: the scaling table and plot, or (--compare-tiled) tiled vs full-batch."""
+    from fastspami.benchmark.scaling import run_compare_tiled, run_scaling
+
+    if args.compare_tiled:
+        if not args.tile_spots or args.full_epochs < 1:
+            raise SpamiError("--compare-tiled needs --tile-spots and --full-epochs of at least 1")
+        path = run_compare_tiled(
+            args.sizes,
+            args.out,
+            tile_spots=args.tile_spots,
+            epochs=args.full_epochs,
+            threads=args.threads,
+            device=args.device,
+        )
+        print(f"wrote {path}")
+        return
+    path = run_scaling(
+        args.sizes,
+        args.out,
+        threads=args.threads,
+        device=args.device,
+        full_epochs=args.full_epochs,
+        full_max_n=args.full_max_n,
+        tile_spots=args.tile_spots,
+        epochs_timed=args.epochs_timed,
+        feature_dims=args.feature_dims,
+        malloc_mmap_threshold=args.malloc_mmap_threshold,
+    )
+    print(f"wrote {path}")
+
+
+def run_integrate(args: argparse.Namespace) -> None:
+    """``spami integrate``: read, validate, train, write."""
+    from fastspami.data.contract import read_mudata, write_mudata
+    from fastspami.methods.contract import store_result
+    from fastspami.methods.spami_method import integrate
+    from fastspami.model.presets import get_preset
+
+    k = args.k or get_preset(args.preset).k
+    kinds = _kinds(args.modality_type)
+    mdata = read_mudata(args.input, k=k, kinds=kinds)
+    result = integrate(
+        mdata,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+        preset=args.preset,
+        modalities=args.modalities,
+        kinds=kinds,
+        epochs=args.epochs,
+        lr=args.lr,
+        k=args.k,
+        weights=args.weights,
+        fusion=args.fusion,
+        early_stopping=args.early_stopping,
+        tile_spots=args.tile_spots,
+    )
+    store_result(result, mdata)
+    write_mudata(mdata, args.output)
+    print(f"wrote {args.output}: obsm['X_spami'] {result.embedding.shape}")
+
+
+def run_simulate(args: argparse.Namespace) -> None:
+    """``spami simulate``: write a simulated dataset."""
+    from fastspami.data.contract import write_mudata
+    from fastspami.data.simulate import simulate
+
+    mdata = simulate(
+        args.scenario,
+        grid_size=args.grid_size,
+        noise_sd=args.noise_sd,
+        noise_mean=args.noise_mean,
+        signal=args.signal,
+        leak=args.leak,
+        seed=args.seed,
+    )
+    write_mudata(mdata, args.output)
+    print(f"wrote {args.output}: {mdata.n_obs} spots, modalities {list(mdata.mod)}")
+
+
+COMMANDS = {"integrate": run_integrate, "simulate": run_simulate, "bench": run_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spami`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        COMMANDS[args.command](args)
+    except SpamiError as err:
+        print(f"spami {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

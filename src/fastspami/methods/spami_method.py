@@ -1,0 +1,137 @@
+"""SpaMI behind the common method interface, and the one-call Python API.
+
+    integrate(mdata, *, seed, threads, device, preset='simulated', **settings) -> IntegrationResult
+
+Settings are any field of :class:`fastspami.model.presets.SpaMIConfig` (k, lr, epochs, weights,
+fusion, hidden_dim, latent_dim, dropout, early_stopping, patience, min_delta, tile_spots,
+halo_hops, input_scaling, reconstruction_scaling, preprocess) plus:
+
+- ``modalities``: names or indices of the modalities to use (one -> single-modality SpaMI:
+  one encoder and decoder, no attention, no cosine loss; the paper's Fig 3F/4F/6F);
+- ``exclude_modalities``: names or indices to leave out (``[rna]`` = "the other modality
+  only", whatever the scenario calls it);
+- ``shuffle_coordinates``: train on spatially shuffled coordinates (a negative control);
+- ``kinds``: modality types when the names do not tell (``{'foo': 'rna'}``);
+- preprocessing: ``n_comps``, ``n_top_genes``, ``min_cells``, ``min_cells_adt``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from fastspami.data.contract import spatial_coordinates
+from fastspami.errors import ConfigError
+from fastspami.methods.contract import IntegrationResult
+from fastspami.model.presets import PREPROCESS_KEYS, SpaMIConfig, get_preset
+from fastspami.model.train import fit_spami
+from fastspami.pp.graph import shuffle_coordinates as shuffled
+from fastspami.pp.preprocess import ModalityFeatures, preprocess_mudata, resolve_kinds
+
+
+def select_modalities(names: list[str], wanted: Any) -> list[str]:
+    """Resolve ``wanted`` (None, a name, an index, or a list of them) to modality names."""
+    if wanted is None:
+        return list(names)
+    items = wanted if isinstance(wanted, list | tuple) else [wanted]
+    chosen = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item < len(names):
+                raise ConfigError(f"Modality index {item} out of range for modalities {names}.")
+            chosen.append(names[item])
+        elif item in names:
+            chosen.append(item)
+        else:
+            raise ConfigError(f"Unknown modality {item!r}; this dataset has {names}.")
+    return chosen
+
+
+def integrate(
+    mdata: Any,
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    device: str = "cpu",
+    preset: str = "simulated",
+    modalities: Any = None,
+    exclude_modalities: Any = None,
+    shuffle_coordinates: bool = False,
+    kinds: dict[str, str] | None = None,
+    progress: bool = True,
+    **settings: Any,
+) -> IntegrationResult:
+    """Preprocess ``mdata``, train SpaMI and return its embeddings, attention and reconstructions."""
+    prep = {key: settings.pop(key) for key in PREPROCESS_KEYS if key in settings}
+    used = select_modalities(list(mdata.mod), modalities)
+    if exclude_modalities is not None:
+        dropped = set(select_modalities(list(mdata.mod), exclude_modalities))
+        used = [name for name in used if name not in dropped]
+    if not used:
+        raise ConfigError("No modality left to integrate after 'modalities'/'exclude_modalities'.")
+    kind_of = resolve_kinds(mdata, kinds)
+    used_kinds = [kind_of[name] for name in used]
+    config: SpaMIConfig = get_preset(preset, kinds=used_kinds).with_overrides(**settings)
+    prep = {**config.preprocess, **prep}
+
+    started = time.perf_counter()
+    features = preprocess_mudata(mdata, kinds=kind_of, seed=seed, **prep)
+    features = {name: features[name] for name in used}
+    coords = spatial_coordinates(mdata)
+    if shuffle_coordinates:
+        coords = shuffled(coords, seed)
+    preprocess_s = time.perf_counter() - started
+
+    trained = fit_spami(
+        [f.X for f in features.values()],
+        coords,
+        config,
+        seed=seed,
+        device=device,
+        threads=threads,
+        progress=progress,
+    )
+    result = IntegrationResult(
+        method="spami",
+        embedding=trained.embedding,
+        modality_embeddings=dict(zip(used, trained.modality_embeddings, strict=True)),
+        attention=trained.attention,
+        attention_modalities=used if trained.attention is not None else [],
+        reconstructions=dict(zip(used, trained.reconstructions, strict=True)),
+        gene_space=_gene_space(features, trained.reconstructions),
+        uns={
+            "preset": preset,
+            "config": _jsonable(config),
+            "modalities": used,
+            "shuffle_coordinates": bool(shuffle_coordinates),
+            "seed": int(seed),
+            "epochs_run": int(trained.epochs_run),
+            "preprocess_seconds": float(preprocess_s),
+            "loss_history": {
+                k: np.asarray(v, dtype=np.float32) for k, v in trained.history.items()
+            },
+        },
+    )
+    result.check(mdata.n_obs)
+    return result
+
+
+def _gene_space(
+    features: dict[str, ModalityFeatures], reconstructions: list[np.ndarray]
+) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """RNA reconstructions mapped back to log-normalized HVG space via the fitted PCA."""
+    out = {}
+    for (name, feat), rec in zip(features.items(), reconstructions, strict=True):
+        if feat.pca is not None:
+            out[name] = (feat.pca.inverse_transform(rec).astype(np.float32), feat.feature_names)
+    return out
+
+
+def _jsonable(config: SpaMIConfig) -> dict[str, Any]:
+    out = {}
+    for key in config.__dataclass_fields__:
+        value = getattr(config, key)
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out

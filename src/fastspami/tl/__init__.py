@@ -1,0 +1,1 @@
+"""Tools on a MuData: integrate its modalities with SpaMI, cluster an embedding."""

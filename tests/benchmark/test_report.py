@@ -1,0 +1,309 @@
+"""fastspami.benchmark.report: summary, significance and cost tables; the report of a finished workflow run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fastspami.benchmark import report
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_CONFIG = REPO / "tests" / "workflow" / "test_config.yaml"
+
+
+def score_rows(dataset, method, variant, seeds, values, status="ok", reason=""):
+    """Tidy score rows of one method: ``values`` = {metric: [value per seed]}."""
+    return [
+        {
+            "dataset": dataset,
+            "scenario": "sim",
+            "noise": 1.0,
+            "method": method,
+            "variant": variant,
+            "seed": seed,
+            "clustering": "leiden",
+            "metric": metric,
+            "value": per_seed[i],
+            "status": status,
+            "reason": reason,
+        }
+        for metric, per_seed in values.items()
+        for i, seed in enumerate(seeds)
+    ]
+
+
+@pytest.fixture
+def scores():
+    return pd.DataFrame(
+        score_rows("d", "spami", "default", [0, 1], {"ari": [0.70, 0.72], "nmi": [0.8, 0.8]})
+        + score_rows("d", "mofa", "default", [0, 1], {"ari": [0.50, 0.60], "nmi": [0.9, 0.9]})
+        + score_rows("d", "positive_control", "default", [0, 1], {"ari": [1, 1], "nmi": [1, 1]})
+        + score_rows(
+            "d",
+            "seurat",
+            "default",
+            [0, 1],
+            {"ari": [np.nan] * 2, "nmi": [np.nan] * 2},
+            "unavailable",
+            "MethodUnavailableError: R | Seurat not found",
+        )
+    )
+
+
+def test_format_mean_sd():
+    assert report.format_mean_sd(0.71234, 0.03149) == "0.712 ± 0.031"
+    assert report.format_mean_sd(0.71234, np.nan) == "0.712"  # one seed: no spread
+    assert report.format_mean_sd(np.nan, np.nan) == ""
+    assert report.format_mean_sd(123.456, 7.89, 1) == "123.5 ± 7.9"
+
+
+def test_summary_table_means_and_statuses(scores):
+    table = report.summary_table(scores).set_index("method")
+    assert table.loc["spami", "ari_mean"] == pytest.approx(0.71)
+    assert table.loc["spami", "ari_sd"] == pytest.approx(np.std([0.70, 0.72], ddof=1))
+    assert table.loc["seurat", "status"] == "unavailable"
+    assert "Seurat not found" in table.loc["seurat", "reason"]
+    assert list(table.index) == ["spami", "mofa", "seurat", "positive_control"]
+
+
+def test_summary_markdown_bolds_the_best_method_not_the_control(scores):
+    table = report.summary_table(scores)
+    markdown = report.to_markdown(report.summary_blocks(table, "d"))
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in markdown.splitlines()}
+    assert "**0.710 ± 0.014**" in lines["SpaMI"]  # best ARI; the control's 1.0 does not count
+    assert "**0.900 ± 0.000**" in lines["MOFA+"]  # best NMI
+    assert "**" not in lines["Positive control"]
+    seurat = lines["Seurat WNN"]
+    assert seurat.count("unavailable") >= 3  # two metric cells and the note
+    assert "R \\| Seurat not found" in seurat  # a pipe in a reason cannot break the table
+
+
+def test_partially_failed_method_keeps_its_values(scores):
+    partial = scores.copy()
+    broken = (partial["method"] == "mofa") & (partial["seed"] == 1)
+    partial.loc[broken, ["value", "status", "reason"]] = [np.nan, "failed", "boom"]
+    row = report.summary_table(partial).set_index("method").loc["mofa"]
+    assert row["status"] == "partial" and row["reason"].startswith("1 of 2 runs")
+    assert row["ari_mean"] == pytest.approx(0.5)
+
+
+def test_a_partial_row_is_marked_not_bolded(scores):
+    partial = scores.copy()
+    broken = (partial["method"] == "mofa") & (partial["seed"] == 1)
+    partial.loc[broken, ["value", "status", "reason"]] = [np.nan, "failed", "boom"]
+    markdown = report.to_markdown(report.summary_blocks(report.summary_table(partial), "d"))
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in markdown.splitlines()}
+    assert "**" not in lines["MOFA+ (partial)"]  # best NMI (0.9), but on one seed of two
+    assert "**0.800" in lines["SpaMI"]  # the best NMI of the methods that ran every seed
+    assert "never bold" in markdown
+
+
+def test_tables_are_written_as_csv_markdown_and_html(scores, tmp_path):
+    table = report.summary_table(scores)
+    blocks = report.summary_blocks(
+        table, "d", reference={"values": {"spami": {"ari": 0.81}}, "figure": "Fig 3B"}
+    )
+    paths = [tmp_path / f"summary.{ext}" for ext in ("csv", "md", "html")]
+    report.write_table(table, blocks, *paths)
+    assert pd.read_csv(paths[0])["method"].tolist() == table["method"].tolist()
+    assert "## Published in the paper" in paths[1].read_text()
+    html = paths[2].read_text()
+    assert "<b>0.710 ± 0.014</b>" in html and "**" not in html
+
+
+def test_noise_sweep_table_has_every_run_at_every_noise_level():
+    rows = []
+    for noise, spami, mofa in [(0.5, [0.9, 0.8], [0.6, 0.6]), (2.0, [0.5, 0.7], [0.2, 0.4])]:
+        for method, variant, values in [
+            ("spami", "default", spami),
+            ("spami", "no_cosine", [v - 0.1 for v in spami]),
+            ("mofa", "default", mofa),
+        ]:
+            for row in score_rows("d", method, variant, [0, 1], {"ari": values}):
+                rows.append({**row, "dataset": f"sim-noise{noise}", "noise": noise})
+    failed = score_rows("d", "seurat", "default", [0, 1], {"ari": [np.nan] * 2}, "failed", "x")
+    failed = [{**row, "noise": noise} for row in failed for noise in (0.5, 2.0)]
+    table = report.noise_sweep_table(pd.DataFrame(rows + failed), metrics=["ari"])
+
+    assert len(table) == 8  # 4 runs x 2 noise levels; the failed method has no mean
+    assert table.loc[table["method"] == "seurat", "mean"].isna().all()
+    low = table.set_index(["method", "variant", "noise"]).loc[("spami", "default", 2.0)]
+    assert low["mean"] == pytest.approx(0.6) and low["sd"] == pytest.approx(
+        np.std([0.5, 0.7], ddof=1)
+    )
+    assert low["n_runs"] == 2
+    markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
+    assert "| Method | noise 0.5 | noise 2 | Seeds |" in markdown
+    assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
+    assert "| Seurat WNN | failed | failed | 2 |" in markdown  # kept, with its status
+
+
+def test_noise_sweep_keeps_methods_that_do_not_apply_and_says_where_runs_failed():
+    rows = []
+    for noise in (0.5, 2.0):
+        for method, values in (("spami", [0.9, 0.8, 0.7]), ("mofa", [0.5, 0.5, 0.5])):
+            for row in score_rows("d", method, "default", [0, 1, 2], {"ari": values}):
+                rows.append({**row, "dataset": f"sim-noise{noise}", "noise": noise})
+        na = score_rows("d", "spatialglue", "default", [0, 1, 2], {"ari": [np.nan] * 3})
+        rows += [{**r, "noise": noise, "status": "not_applicable"} for r in na]
+    scores = pd.DataFrame(rows)
+    failed = (scores["method"] == "spami") & (scores["noise"] == 2.0) & (scores["seed"] == 2)
+    scores.loc[failed, ["value", "status"]] = [np.nan, "failed"]
+    table = report.noise_sweep_table(scores, metrics=["ari"])
+
+    spami = table[table["method"] == "spami"].set_index("noise")
+    assert spami["n_runs"].tolist() == [3, 2] and spami["status"].tolist() == ["ok", "partial"]
+    markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
+    assert "| SpaMI | 0.80 ± 0.10 | 0.85 ± 0.07 (2 of 3 seeds) | 3 |" in markdown
+    assert "| SpatialGlue | n/a | n/a | 3 |" in markdown
+
+
+def test_significance_pairs_datasets_after_averaging_seeds():
+    """Seeds share a dataset's data draw and MOFA+ repeats one value: datasets are the pairs."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for dataset in ("a-noise0.5", "a-noise2", "b-noise0.5", "b-noise2", "c-noise1"):
+        for seed in range(3):
+            for method, base in (("spami", 0.8), ("mofa", 0.5)):
+                noise = rng.normal(0, 0.01) if method == "spami" else 0.0
+                rows += score_rows(dataset, method, "default", [seed], {"ari": [base + noise]})
+    rows += score_rows("a-noise0.5", "spatialglue", "default", [0, 1, 2], {"ari": [np.nan] * 3})
+    for row in rows[-3:]:
+        row.update(status="not_applicable", reason="ConfigError: 3 modalities")
+    table = report.significance_table(pd.DataFrame(rows), metrics=["ari"])
+
+    mofa = table.set_index("method").loc["mofa"]
+    assert mofa["n_pairs"] == 5  # five datasets, not 15 (dataset, seed) pairs
+    assert mofa["p_value"] == pytest.approx(0.0625)  # the smallest p five pairs can give
+    assert mofa["mean_difference"] == pytest.approx(0.3, abs=0.02)
+    spatialglue = table.set_index("method").loc["spatialglue"]  # n/a: kept, with a note
+    assert spatialglue["note"] == "no test (spatialglue n/a on every dataset)"
+    markdown = report.to_markdown(report.significance_blocks(table))
+    assert "| leiden | ARI | MOFA+ | 5 | +0.29" in markdown
+    assert "| leiden | ARI | SpatialGlue | 0 |" in markdown
+    assert "no p is below 0.0625" in markdown
+
+
+def test_significance_without_the_reference_is_an_empty_table(scores):
+    table = report.significance_table(scores[scores["method"] != "spami"])
+    assert table.empty
+    assert "No test" in report.to_markdown(report.significance_blocks(table))
+
+
+def test_cost_table_per_method_and_size():
+    cost = pd.DataFrame(
+        {
+            "dataset": ["a", "a", "b", "b"],
+            "method": "spami",
+            "variant": "default",
+            "seed": [0, 1, 0, 1],
+            "s": [10.0, 12.0, 100.0, 1.0],
+            "max_rss_mb": [500.0, 520.0, 900.0, 50.0],
+            "status": ["ok", "ok", "ok", "failed"],
+        }
+    )
+    table = report.cost_table(report.cost_with_sizes(cost, {"a": 100, "b": 2000}))
+    assert table[["n_spots", "n_runs", "n_failed"]].values.tolist() == [[100, 2, 0], [2000, 1, 1]]
+    assert table["s_mean"].tolist() == [11.0, 100.0]
+    markdown = report.to_markdown(report.cost_blocks(table))
+    assert "| SpaMI | 2,000 | 1 | 100.0 | 900 | 1 |" in markdown
+
+
+def test_run_labels_explain_failures(tmp_path):
+    ok, failed = tmp_path / "ok.status.json", tmp_path / "failed.status.json"
+    ok.write_text(json.dumps({"status": "ok", "reason": "", "method": "a", "variant": "v"}))
+    failed.write_text(
+        json.dumps(
+            {"status": "not_applicable", "reason": "ConfigError: 3 mods", "method": "b"}
+            | {"variant": "v"}
+        )
+    )
+    tsv = tmp_path / "clusters.tsv"
+    tsv.write_text(
+        "spot\tmethod\tvariant\tclustering\tlabel\n"
+        "s1\ta\tv\tleiden\t0\ns2\ta\tv\tleiden\t1\n"
+        "s1\ta\tv\tkmeans\t\ns2\ta\tv\tkmeans\t\n"
+        "s1\tb\tv\tleiden\t\ns2\tb\tv\tleiden\t\n"
+    )
+    labels = report.run_labels(tsv, [ok, failed], "leiden")
+    assert labels[0].tolist() == ["0", "1"]
+    assert labels[1] == "n/a: ConfigError: 3 mods"
+    assert "kmeans clustering failed" in report.run_labels(tsv, [ok], "kmeans")[0]
+
+
+def test_modality_titles_of_single_modality_variants():
+    modalities = ["rna", "adt"]
+    assert report.modality_title({"params": {"modalities": ["rna"]}}, modalities) == "RNA only"
+    excluded = {"params": {"exclude_modalities": ["rna"]}}
+    assert report.modality_title(excluded, modalities) == "ADT only"
+    assert report.modality_title({"params": {}}, modalities) == "RNA + ADT"
+
+
+def test_empty_results_file_reads_as_an_empty_table(tmp_path):
+    path = tmp_path / "attention.csv"
+    path.write_text("")
+    table = report.read_results(path, "d")
+    assert table.empty and "dataset" in table
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1800):
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    return subprocess.run(
+        [*command, "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+        cwd=workdir,
+    )
+
+
+@pytest.mark.slow
+def test_report_bundles_every_figure_and_table(tmp_path):
+    """Run the test study, then ``snakemake --report``: every declared result is inside."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["simulation"]["noise_levels"] = [0.5, 1.0]  # a noise sweep to draw
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile))
+    assert run.returncode == 0, run.stderr[-5000:]
+
+    made = sorted(
+        p.relative_to(tmp_path).as_posix() for p in (tmp_path / "results/report").rglob("*.*")
+    )
+    dataset = "results/report/datasets/rna_adt-noise1"
+    figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
+    figures += ["denoising_maps", "attention_by_domain"]  # SpaMI is in the test study
+    expected = {f"{dataset}/{name}.{ext}" for name in figures for ext in ("png", "svg")}
+    expected |= {f"{dataset}/summary.{ext}" for ext in ("csv", "md", "html")}
+    expected |= {"results/report/simulation/rna_adt/metric_vs_noise.png"}
+    expected |= {f"results/report/simulation/rna_adt/noise_sweep.{e}" for e in ("csv", "md")}
+    expected |= {"results/report/ablation/rna_adt.png"}  # SpaMI has two variants
+    expected |= {f"results/report/{name}.html" for name in ("cost", "significance")}
+    assert expected <= set(made), sorted(expected - set(made))
+
+    html = tmp_path / "report.html"
+    result = snakemake(tmp_path, "--configfile", str(configfile), "--report", str(html))
+    assert result.returncode == 0, result.stderr[-5000:]
+    text = html.read_text()
+    declared = [p for p in made if p.endswith((".png", ".html"))]
+    missing = [p for p in declared if p not in text]
+    assert not missing, missing
+    assert "SpaMI benchmark" in text  # the workflow description
+    summary = (tmp_path / dataset / "summary.md").read_text()
+    assert "| SpaMI |" in summary and "±" in summary
+    sweep = pd.read_csv(tmp_path / "results/report/simulation/rna_adt/noise_sweep.csv")
+    spami_ari = sweep[(sweep["method"] == "spami") & (sweep["metric"] == "ari")]
+    assert sorted(spami_ari["noise"].unique()) == [0.5, 1.0]
+    assert spami_ari["mean"].between(-1, 1).all() and spami_ari["n_runs"].ge(1).all()
