@@ -195,16 +195,15 @@ def run_bench(args: argparse.Namespace) -> None:
 
 
 def run_integrate(args: argparse.Namespace) -> None:
-    """``spami integrate``: read, validate, train, write."""
+    """``spami integrate``: read, validate, train, write (through ``fastspami.tl.integrate``)."""
     from fastspami.data.contract import read_mudata, write_mudata
-    from fastspami.methods.contract import store_result
-    from fastspami.methods.spami_method import integrate
     from fastspami.model.presets import get_preset
+    from fastspami.tl import integrate
 
     k = args.k or get_preset(args.preset).k
     kinds = _kinds(args.modality_type)
     mdata = read_mudata(args.input, k=k, kinds=kinds)
-    result = integrate(
+    integrate(
         mdata,
         seed=args.seed,
         threads=args.threads,
@@ -220,9 +219,8 @@ def run_integrate(args: argparse.Namespace) -> None:
         early_stopping=args.early_stopping,
         tile_spots=args.tile_spots,
     )
-    store_result(result, mdata)
     write_mudata(mdata, args.output)
-    print(f"wrote {args.output}: obsm['X_spami'] {result.embedding.shape}")
+    print(f"wrote {args.output}: obsm['X_spami'] {mdata.obsm['X_spami'].shape}")
 
 
 def run_simulate(args: argparse.Namespace) -> None:

@@ -459,14 +459,19 @@ def summary_table(scores: pd.DataFrame, metrics: Sequence[str] | None = None) ->
 
 
 def _best_means(table: pd.DataFrame, metric: str, digits: int) -> set[int]:
-    """Row positions holding the highest (rounded) mean of a metric among the runs that
-    finished on every seed; controls and partial rows (ranked on survivors) aside."""
+    """Row positions holding the best (rounded) mean of a metric, in the metric's registered
+    direction, among the runs that finished on every seed; controls and partial rows
+    (ranked on survivors) aside."""
+    from fastspami.metrics.registry import registered_metrics
+
     column = f"{metric}_mean"
     complete = table["status"].eq(OK) & ~table["method"].map(is_control)
     candidates = table[complete][column].dropna().round(digits)
     if candidates.empty:
         return set()
-    return set(candidates.index[candidates == candidates.max()])
+    known = registered_metrics().get(metric)
+    best = candidates.min() if known is not None and not known.higher_is_better else candidates.max()
+    return set(candidates.index[candidates == best])
 
 
 def summary_blocks(

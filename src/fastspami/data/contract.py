@@ -394,7 +394,7 @@ def _as_label_categorical(labels: pd.Series) -> pd.Categorical:
     return pd.Categorical(as_text, categories=categories)
 
 
-def _harmonize_ground_truth(mdata: MuData, source: str) -> None:
+def _harmonize_ground_truth(mdata: MuData, source: str | None) -> None:
     if "ground_truth" not in mdata.obs:
         for adata in mdata.mod.values():
             if "ground_truth" in adata.obs:
@@ -407,7 +407,7 @@ def _harmonize_ground_truth(mdata: MuData, source: str) -> None:
     n_missing = int(pd.isna(labels).sum())
     if n_missing:
         warnings.warn(
-            f"{source}: {n_missing} of {len(labels)} spots have no obs['ground_truth'] "
+            f"{_prefix(source)}{n_missing} of {len(labels)} spots have no obs['ground_truth'] "
             "label; they are kept (NaN) and scores use only the annotated spots.",
             UserWarning,
             stacklevel=3,
@@ -452,13 +452,30 @@ def read_mudata(
             f"{path}: cannot be read as a MuData .h5mu file ({type(err).__name__}: {err}). "
             "Re-create it with fastspami.data.contract.write_mudata or mudata's MuData.write."
         ) from err
-    validate_mudata(mdata, k=k, source=str(path))
-    resolved = _check_kinds(mdata, kinds, _prefix(str(path)))
+    prepare_mudata(mdata, k=k, kinds=kinds, source=str(path))
+    return mdata
+
+
+def prepare_mudata(
+    mdata: MuData,
+    *,
+    k: int = 3,
+    kinds: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> None:
+    """Check an in-memory ``mdata`` against the contract and complete it, in place.
+
+    What :func:`read_mudata` does after reading (the command line and ``tl.integrate`` run
+    the same checks): :func:`validate_mudata`, modality kinds resolved into
+    ``uns['modality_kinds']``, ``obsm['spatial']`` on the MuData, ``obs['ground_truth']``
+    as a categorical of strings. ``source`` (a file name) prefixes every message.
+    """
+    validate_mudata(mdata, k=k, source=source)
+    resolved = _check_kinds(mdata, kinds, _prefix(source))
     if "spatial" not in mdata.obsm:
         mdata.obsm["spatial"] = spatial_coordinates(mdata)
-    _harmonize_ground_truth(mdata, str(path))
+    _harmonize_ground_truth(mdata, source)
     mdata.uns["modality_kinds"] = resolved
-    return mdata
 
 
 def _stringify_object_columns(frame: pd.DataFrame) -> None:

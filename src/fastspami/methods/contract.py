@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 
@@ -73,21 +74,36 @@ def load_method(spec: str) -> Callable[..., IntegrationResult]:
     return load_entry(spec)
 
 
-def store_result(result: IntegrationResult, mdata: Any) -> Any:
+def store_result(
+    result: IntegrationResult,
+    mdata: Any,
+    *,
+    key_added: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
     """Write ``result`` into ``mdata`` (in place) following the data contract; return it.
 
-    ``obsm['X_<method>']`` on the MuData holds the embedding; per-modality embeddings go to
-    ``obsm['X_<method>_<modality>']``, attention to ``obsm['<method>_attention']`` (and, for
-    SpaMI, ``obsm['spami_attention']``), reconstructions to the modality's
-    ``obsm['<method>_reconstruction']`` and ``uns['<method>']`` keeps the rest.
+    With ``key`` = ``key_added`` without its ``X_`` prefix (default: the method's name):
+    ``obsm['X_<key>']`` on the MuData holds the embedding; per-modality embeddings go to
+    ``obsm['X_<key>_<modality>']``, attention to ``obsm['<key>_attention']`` (a DataFrame
+    whose columns are the modality names), reconstructions to the modality's
+    ``obsm['<key>_reconstruction']``, and ``uns['<key>']`` keeps the rest, with the call's
+    ``params`` and the package ``version``.
     """
-    key = result.method
-    mdata.obsm[f"X_{key}"] = np.asarray(result.embedding, dtype=np.float32)
+    from fastspami import __version__
+
+    embedding_key = key_added or f"X_{result.method}"
+    key = embedding_key.removeprefix("X_")
+    mdata.obsm[embedding_key] = np.asarray(result.embedding, dtype=np.float32)
     for mod, emb in result.modality_embeddings.items():
-        mdata.obsm[f"X_{key}_{mod}"] = np.asarray(emb, dtype=np.float32)
+        mdata.obsm[f"{embedding_key}_{mod}"] = np.asarray(emb, dtype=np.float32)
     uns = dict(result.uns)
     if result.attention is not None:
-        mdata.obsm[f"{key}_attention"] = np.asarray(result.attention, dtype=np.float32)
+        mdata.obsm[f"{key}_attention"] = pd.DataFrame(
+            np.asarray(result.attention, dtype=np.float32),
+            index=mdata.obs_names.copy(),
+            columns=[str(m) for m in result.attention_modalities],
+        )
         uns["attention_modalities"] = list(result.attention_modalities)
     for mod, rec in result.reconstructions.items():
         mdata.mod[mod].obsm[f"{key}_reconstruction"] = np.asarray(rec, dtype=np.float32)
@@ -96,5 +112,9 @@ def store_result(result: IntegrationResult, mdata: Any) -> Any:
         mdata.mod[mod].uns[f"{key}_reconstruction_genes"] = list(names)
     if result.connectivities is not None:
         mdata.obsp[f"{key}_connectivities"] = sp.csr_matrix(result.connectivities)
+    uns["method"] = result.method
+    uns["version"] = __version__
+    if params is not None:
+        uns["params"] = {k: v for k, v in params.items() if v is not None}
     mdata.uns[key] = uns
     return mdata

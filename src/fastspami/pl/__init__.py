@@ -1,4 +1,9 @@
-"""The benchmark's figures, one function per kind of paper panel; each returns a Figure.
+"""Figures; each returns a matplotlib Figure.
+
+On a MuData (what ``tl.integrate`` and ``tl.cluster`` wrote): ``spatial`` (label maps on
+the tissue), ``umap`` (of embeddings), ``attention`` (per domain or cluster).
+
+The benchmark's figures, one function per kind of paper panel:
 
 | function | paper figure |
 |---|---|
@@ -26,6 +31,9 @@ from fastspami._utils.lazy import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "attention": "from_mudata",
+        "spatial": "from_mudata",
+        "umap": "from_mudata",
         "ablation_bars": "scores",
         "attention_by_domain_plot": "diagnosis",
         "cost_plot": "cost",
