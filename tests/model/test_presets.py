@@ -44,7 +44,7 @@ def test_check_settings_names_what_is_wrong(settings, message):
         check_settings(settings)
 
 
-# SPAMI_SPEC.md's table, written out: dataset -> (k, lr, epochs, w1..w5, preprocessing)
+# docs/reference/model_spec.md's table, written out: dataset -> (k, lr, epochs, w1..w5, preprocessing)
 SPEC_TABLE = {
     "simulated": (3, 1e-3, 1000, (1, 1, 10, 10, 5), {}),
     "misar": (3, 1e-2, 800, (1, 1, 10, 15, 3), {"n_top_genes": 1800}),

@@ -1,4 +1,4 @@
-"""SpaMI's training loss against an independent, dense transcription of SPAMI_SPEC.md.
+"""SpaMI's training loss against an independent, dense transcription of docs/reference/model_spec.md.
 
 The reference below is written from the spec alone (brute-force kNN, dense N x N graphs,
 float64, no project code but the parameter values): a change to the graph, the encoder,
