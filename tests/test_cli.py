@@ -89,7 +89,7 @@ def test_version_is_the_installed_packages(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"spami {version('spami')}"
+    assert capsys.readouterr().out.strip() == f"spami {version('fastspami')}"
 
 
 def test_integrate_offers_every_fusion_the_model_has():

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fastspami.methods.registry import registered_methods
+
 REPO = Path(__file__).resolve().parents[2]
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 
@@ -89,5 +91,6 @@ def test_every_env_is_used_and_every_rule_names_one():
             assert "conda:" in block, f"{smk.name}: rule without conda: {block.splitlines()[0]}"
         used |= set(re.findall(r"envs/(\w+)\.yaml", text))
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    used |= {m.get("env", "spami") for m in config["methods"].values()}
+    known = registered_methods()
+    used |= {m.get("env") or known[name].env for name, m in config["methods"].items()}
     assert used == {p.stem for p in ENVS}
