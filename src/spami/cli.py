@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from spami import __version__
     from spami.presets import FUSIONS, PRESETS
-    from spami.simulate import SCENARIOS
+    from spami.simulate import PATTERNS, SCENARIOS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
     parser.add_argument("--version", action="version", version=f"spami {__version__}")
@@ -107,18 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--noise-sd", type=float, default=0.5, help="s.d. of the Gaussian noise")
     sim.add_argument("--noise-mean", type=float, default=2.0, help="mean of the Gaussian noise")
     sim.add_argument(
-        "--signal",
-        type=float,
-        default=1.0,
-        help="scale of the spatial loadings (weaker domains below 1)",
+        "--pattern",
+        default="spami",
+        choices=PATTERNS,
+        help="spatial factors: SpaMI's tutorial pattern or NSF's ggblocks",
     )
-    sim.add_argument(
-        "--leak",
-        type=float,
-        default=0.1,
-        help="complementary scenarios: how much of each partition shows in the other modality",
-    )
-    sim.add_argument("--seed", type=int, default=0, help="random seed")
+    sim.add_argument("--seed", type=int, default=0, help="data seed (another seed, another draw)")
     bench = sub.add_parser(
         "bench",
         help="time and memory of SpaMI against the number of spots",
@@ -235,8 +229,7 @@ def run_simulate(args: argparse.Namespace) -> None:
         grid_size=args.grid_size,
         noise_sd=args.noise_sd,
         noise_mean=args.noise_mean,
-        signal=args.signal,
-        leak=args.leak,
+        pattern=args.pattern,
         seed=args.seed,
     )
     write_mudata(mdata, args.output)

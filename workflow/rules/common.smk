@@ -1,8 +1,9 @@
 """Config validation, the benchmark grid and per-job settings, shared by every rule file.
 
-Kept free of spami imports: Snakemake may run from an environment without the package. The
-rule files import only spami's light modules (standard library and PyYAML) from the source
-tree, which this file puts on sys.path.
+Kept free of spami's heavy imports: Snakemake may run from an environment without the
+package's dependencies. The rule files (and this one, for ``spami.draws``) import only
+spami's light modules (standard library and PyYAML) from the source tree, which this file
+puts on sys.path.
 """
 
 import os
@@ -27,28 +28,14 @@ os.environ.update(
 if SPAMI_SRC not in sys.path:
     sys.path.insert(0, SPAMI_SRC)
 
+from spami.draws import simulated_datasets  # noqa: E402 (needs SPAMI_SRC on sys.path)
+
 NAME = "[A-Za-z0-9_]+"
 
 
 def noise_label(level):
     """The noise level as it appears in dataset ids: 2.0 -> '2', 0.5 -> '0.5'."""
     return f"{float(level):g}"
-
-
-def _simulated_datasets():
-    """{dataset id: settings} for every simulated scenario x noise level (the scenario's own
-    ``noise_levels`` where it has them, else the simulation's)."""
-    simulation = config.get("simulation", {})
-    datasets = {}
-    for name, settings in simulation.get("scenarios", {}).items():
-        kwargs = {k: v for k, v in settings.items() if k != "noise_levels"}
-        for level in settings.get("noise_levels", simulation["noise_levels"]):
-            datasets[f"{name}-noise{noise_label(level)}"] = {
-                "scenario": name,
-                "noise": float(level),
-                "kwargs": {**kwargs, "data_seed": simulation.get("data_seed", 0)},
-            }
-    return datasets
 
 
 def registry_path():
@@ -75,7 +62,8 @@ def _real_datasets():
     return {name: registry[name] or {} for name in config["datasets"]}
 
 
-SIMULATED = _simulated_datasets()
+# {dataset id: settings}: every scenario x noise level x data draw, each its own data seed
+SIMULATED = simulated_datasets(config.get("simulation", {}))
 REAL = _real_datasets()
 DATASETS = [*SIMULATED, *REAL]
 
