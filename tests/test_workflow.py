@@ -323,7 +323,9 @@ def test_failing_method_marks_its_cells(finished_run):
     assert broken["value"].isna().all()
     assert broken["reason"].str.contains("this method always fails").all()
     status = json.loads(
-        (workdir / "results/integrated/rna_adt-noise1-draw0/broken/default/seed0.status.json").read_text()
+        (
+            workdir / "results/integrated/rna_adt-noise1-draw0/broken/default/seed0.status.json"
+        ).read_text()
     )
     assert status["status"] == "failed"
     log = workdir / "logs/integrate/rna_adt-noise1-draw0/broken/default/seed0.log"
