@@ -2,10 +2,10 @@
 
 SpaMI's paper generated its simulations "based on the methodology" of NSF (Townes &
 Engelhardt, Nat Methods 2023), as SpatialGlue (Long et al., Nat Methods 2024) did before it
-and published its parameters (Supplementary Table S3). The protocol with its sources is
-written out in docs/simulation_study.md ("The simulator and the design of the
-study"). Tags below: [V] a source states
-it, [I] inferred from a source, [?] no source states it: this module's choice, with grounds.
+and published its parameters (Supplementary Table S3); docs/simulation_study.md ("The
+simulator and the design of the study") sums up the protocol and its sources. Tags below:
+[V] a source states it, [I] inferred from a source, [?] no source states it: this module's
+choice, with its grounds.
 
 Per modality m with J_m features, on N = grid_size^2 spots, the expected counts are
 
