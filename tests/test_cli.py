@@ -45,15 +45,15 @@ def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "o.h5mu").exists()
 
 
-def test_simulate_takes_signal_and_leak_and_refuses_bad_values(tmp_path, capsys):
-    sim = tmp_path / "weak.h5mu"
+def test_simulate_takes_pattern_and_seed_and_refuses_bad_values(tmp_path, capsys):
+    sim = tmp_path / "ggblocks.h5mu"
     args = ["simulate", "-o", str(sim), "--grid-size", "6", "--scenario", "complementary_rna_adt"]
-    assert main([*args, "--signal", "0.4", "--leak", "0.2"]) == 0
+    assert main([*args, "--pattern", "ggblocks", "--seed", "4"]) == 0
     params = mudata.read_h5mu(sim).uns["dataset"]
-    assert params["signal"] == pytest.approx(0.4) and params["leak"] == pytest.approx(0.2)
+    assert params["pattern"] == "ggblocks" and params["seed"] == 4
     bad = tmp_path / "bad.h5mu"
-    assert main(["simulate", "-o", str(bad), "--grid-size", "6", "--leak", "2"]) == 2
-    assert "leak=2.0 must be a fraction in [0, 1]" in capsys.readouterr().err
+    assert main(["simulate", "-o", str(bad), "--grid-size", "6", "--noise-sd", "-1"]) == 2
+    assert "noise_sd=-1.0 must be >= 0" in capsys.readouterr().err
     assert not bad.exists()
 
 

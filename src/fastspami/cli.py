@@ -43,7 +43,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from fastspami import __version__
-    from fastspami.data.simulate import SCENARIOS
+    from fastspami.data.simulate import PATTERNS, SCENARIOS
     from fastspami.model.presets import FUSIONS, PRESETS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
@@ -107,18 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--noise-sd", type=float, default=0.5, help="s.d. of the Gaussian noise")
     sim.add_argument("--noise-mean", type=float, default=2.0, help="mean of the Gaussian noise")
     sim.add_argument(
-        "--signal",
-        type=float,
-        default=1.0,
-        help="scale of the spatial loadings (weaker domains below 1)",
+        "--pattern",
+        default="spami",
+        choices=PATTERNS,
+        help="spatial factors: SpaMI's tutorial pattern or NSF's ggblocks",
     )
-    sim.add_argument(
-        "--leak",
-        type=float,
-        default=0.1,
-        help="complementary scenarios: how much of each partition shows in the other modality",
-    )
-    sim.add_argument("--seed", type=int, default=0, help="random seed")
+    sim.add_argument("--seed", type=int, default=0, help="data seed (another seed, another draw)")
     bench = sub.add_parser(
         "bench",
         help="time and memory of SpaMI against the number of spots",
@@ -233,8 +227,7 @@ def run_simulate(args: argparse.Namespace) -> None:
         grid_size=args.grid_size,
         noise_sd=args.noise_sd,
         noise_mean=args.noise_mean,
-        signal=args.signal,
-        leak=args.leak,
+        pattern=args.pattern,
         seed=args.seed,
     )
     write_mudata(mdata, args.output)

@@ -139,9 +139,9 @@ def test_noise_sweep_table_has_every_run_at_every_noise_level():
     assert low["mean"] == pytest.approx(0.6) and low["sd"] == pytest.approx(
         np.std([0.5, 0.7], ddof=1)
     )
-    assert low["n_runs"] == 2
+    assert low["n_runs"] == 2 and low["spread"] == "seeds"
     markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
-    assert "| Method | noise 0.5 | noise 2 | Seeds |" in markdown
+    assert "| Method | noise 0.5 | noise 2 | Runs |" in markdown
     assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
     assert "| Seurat WNN | failed | failed | 2 |" in markdown  # kept, with its status
 
@@ -162,7 +162,7 @@ def test_noise_sweep_keeps_methods_that_do_not_apply_and_says_where_runs_failed(
     spami = table[table["method"] == "spami"].set_index("noise")
     assert spami["n_runs"].tolist() == [3, 2] and spami["status"].tolist() == ["ok", "partial"]
     markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
-    assert "| SpaMI | 0.80 ± 0.10 | 0.85 ± 0.07 (2 of 3 seeds) | 3 |" in markdown
+    assert "| SpaMI | 0.80 ± 0.10 | 0.85 ± 0.07 (2 of 3 runs) | 3 |" in markdown
     assert "| SpatialGlue | n/a | n/a | 3 |" in markdown
 
 
@@ -185,11 +185,83 @@ def test_significance_pairs_datasets_after_averaging_seeds():
     assert mofa["p_value"] == pytest.approx(0.0625)  # the smallest p five pairs can give
     assert mofa["mean_difference"] == pytest.approx(0.3, abs=0.02)
     spatialglue = table.set_index("method").loc["spatialglue"]  # n/a: kept, with a note
-    assert spatialglue["note"] == "no test (spatialglue n/a on every dataset)"
+    assert spatialglue["note"] == "no test (spatialglue n/a on every draw)"
     markdown = report.to_markdown(report.significance_blocks(table))
     assert "| leiden | ARI | MOFA+ | 5 | +0.29" in markdown
     assert "| leiden | ARI | SpatialGlue | 0 |" in markdown
     assert "no p is below 0.0625" in markdown
+
+
+def test_noise_sweep_averages_seeds_within_draws_and_spreads_over_draws():
+    rows = []
+    # two draws at one level; seeds vary around each draw's own value
+    for dataset, level in (("sim-noise1-draw0", 0.4), ("sim-noise1-draw1", 0.8)):
+        rows += score_rows(
+            dataset, "spami", "default", [0, 1, 2], {"ari": [level - 0.01, level, level + 0.01]}
+        )
+    table = report.noise_sweep_table(pd.DataFrame(rows), metrics=["ari"])
+    cell = table.iloc[0]
+    assert cell["n_draws"] == 2 and cell["n_runs"] == 6 and cell["spread"] == "draws"
+    assert cell["mean"] == pytest.approx(0.6)
+    assert cell["sd"] == pytest.approx(np.std([0.4, 0.8], ddof=1))  # over the 2 draw means
+    markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
+    assert "| SpaMI | 0.60 ± 0.28 | 2 × 3 |" in markdown
+
+
+def test_significance_holm_adjusts_across_every_clustering_and_metric():
+    rows = []
+    rng = np.random.default_rng(1)
+    for draw in range(6):
+        for clustering in ("leiden", "kmeans"):
+            for seed in (0, 1):
+                values = {"ari": [0.8 + rng.normal(0, 0.01)], "nmi": [0.7 + rng.normal(0, 0.01)]}
+                for row in score_rows(f"sim-noise1-draw{draw}", "spami", "default", [seed], values):
+                    rows.append({**row, "clustering": clustering})
+                for row in score_rows(
+                    f"sim-noise1-draw{draw}",
+                    "mofa",
+                    "default",
+                    [seed],
+                    {"ari": [0.5], "nmi": [0.5]},
+                ):
+                    rows.append({**row, "clustering": clustering})
+    table = report.significance_table(pd.DataFrame(rows), metrics=["ari", "nmi"])
+    assert len(table) == 4 and (table["n_pairs"] == 6).all()  # 6 draws, not 12 runs
+    np.testing.assert_allclose(table["p_value"], 2 / 2**6)
+    np.testing.assert_allclose(table["p_holm"], 4 * 2 / 2**6)  # 4 tests together, not 1
+    markdown = report.to_markdown(report.significance_blocks(table))
+    assert "across every test of this table" in markdown and "over the table's 4 tests" in markdown
+
+
+def test_paper_check_sets_the_published_number_beside_the_draws():
+    rows = []
+    for draw, ari in enumerate((0.9, 0.95, 1.0)):
+        for clustering in ("tutorial", "leiden"):
+            for row in score_rows(
+                f"rna_adt-noise0.5-draw{draw}", "spami", "default", [0, 1], {"ari": [ari, ari]}
+            ):
+                rows.append({**row, "noise": 0.5, "clustering": clustering})
+        rows += [
+            {**r, "noise": 2.0}
+            for r in score_rows(
+                f"rna_adt-noise2-draw{draw}", "spami", "default", [0], {"ari": [0.0]}
+            )
+        ]
+    reference = {
+        "source": "SpaMI Tutorial 4",
+        "noise": 0.5,
+        "method": "spami",
+        "clustering": "tutorial",
+        "values": {"ari": 0.963},
+    }
+    table = report.paper_check_table(pd.DataFrame(rows), reference)
+    assert table["row"].tolist() == ["leiden", "tutorial", "published"]
+    tutorial = table.set_index("row").loc["tutorial"]
+    assert tutorial["n_draws"] == 3 and tutorial["ari_mean"] == pytest.approx(0.95)
+    assert table.set_index("row").loc["published", "ari_mean"] == 0.963
+    markdown = report.to_markdown(report.paper_check_blocks(table, "rna_adt", reference))
+    assert "| tutorial | 3 | 0.950 ± 0.050 |" in markdown
+    assert "| published (tutorial) | 1 | 0.963 |" in markdown
 
 
 def test_significance_without_the_reference_is_an_empty_table(scores):
@@ -282,7 +354,7 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     made = sorted(
         p.relative_to(tmp_path).as_posix() for p in (tmp_path / "results/report").rglob("*.*")
     )
-    dataset = "results/report/datasets/rna_adt-noise1"
+    dataset = "results/report/datasets/rna_adt-noise1-draw0"
     figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
     figures += ["denoising_maps", "attention_by_domain"]  # SpaMI is in the test study
     expected = {f"{dataset}/{name}.{ext}" for name in figures for ext in ("png", "svg")}

@@ -117,7 +117,7 @@ def test_a_method_without_any_successful_run_keeps_a_row():
     mofa = paired_wilcoxon(table).set_index("method").loc["mofa"]
     assert mofa["n_pairs"] == 0 and mofa["n_excluded"] == 4
     assert np.isnan(mofa["p_value"])
-    assert mofa["note"] == "no test (mofa n/a on every dataset)"
+    assert mofa["note"] == "no test (mofa n/a on every draw)"
 
 
 def test_failed_reference_runs_are_counted_not_silently_dropped():
@@ -128,7 +128,7 @@ def test_failed_reference_runs_are_counted_not_silently_dropped():
     table.loc[every_seed | one_seed, ["value", "status"]] = [np.nan, "failed"]
     mofa = paired_wilcoxon(table).set_index("method").loc["mofa"]
     assert mofa["n_pairs"] == 4 and mofa["n_excluded"] == 1
-    assert "1 of 5 datasets left out: spami failed on 1" in mofa["note"]
+    assert "1 of 5 draws left out: spami failed on 1" in mofa["note"]
     assert "1 spami run(s) failed" in mofa["note"]
 
 
@@ -145,3 +145,27 @@ def test_tied_pairs_are_not_counted_as_used():
 def test_smallest_attainable_p():
     assert smallest_p(5) == pytest.approx(0.0625)
     assert smallest_p(1) == 1.0 and np.isnan(smallest_p(0))
+
+
+def test_draws_of_the_workflow_are_ranked_not_seeds():
+    """Each workflow dataset is one data draw (its own data seed): 5 draws x 3 seeds at one
+    level are 5 pairs, the seeds of a draw averaged; a draw-level effect the seeds share is
+    one observation, not three."""
+    from fastspami.data.draws import simulated_datasets
+
+    simulation = {"noise_levels": [0.5], "draws": 5, "scenarios": {"rna_adt": {}}}
+    draws = list(simulated_datasets(simulation))
+    rng = np.random.default_rng(2)
+    rows = []
+    for dataset in draws:
+        draw_effect = rng.normal(0, 0.05)  # shared by every seed and both methods of a draw
+        for seed in range(3):
+            for method, base in (("spami", 0.8), ("mofa", 0.6)):
+                value = base + draw_effect + rng.normal(0, 0.01)
+                rows.append(
+                    {"dataset": dataset, "method": method, "variant": "default", "seed": seed}
+                    | {"clustering": "leiden", "metric": "ari", "value": value, "status": "ok"}
+                )
+    mofa = paired_wilcoxon(pd.DataFrame(rows)).set_index("method").loc["mofa"]
+    assert len(draws) == 5 and mofa["n_pairs"] == 5 and mofa["n_used"] == 5
+    assert mofa["p_value"] == pytest.approx(smallest_p(5))  # 0.0625: 5 draws, not 15 runs

@@ -1,4 +1,5 @@
-"""Clustering into a requested number of domains: Leiden search, k-means, mclust."""
+"""Clustering into a requested number of domains (Leiden search, k-means, mclust) and the
+tutorial's fixed-resolution Leiden."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fastspami.clustering.algorithms import (
     leading_pcs,
     leiden_n_clusters,
     mclust_clusters,
+    tutorial_leiden,
 )
 from fastspami.errors import ClusteringFailedError, ConfigError, MethodUnavailableError
 
@@ -103,6 +105,28 @@ def test_cluster_embedding_runs_each_named_algorithm(blobs):
     results = cluster_embedding(blobs[0], 4, algorithms=("kmeans", "leiden"))
     assert list(results) == ["kmeans", "leiden"]
     assert all(result.n_clusters == 4 for result in results.values())
+
+
+def test_tutorial_leiden_keeps_the_count_its_resolution_gives(blobs):
+    embedding, truth = blobs
+    result = tutorial_leiden(embedding, 4, seed=0)
+    assert result.algorithm == "tutorial" and result.resolution == 0.4
+    assert result.reached and adjusted_rand_score(truth, result.labels) > 0.95
+    # told 6 domains, it still returns what resolution 0.4 finds, and says so
+    six = cluster_embedding(embedding, 6, algorithms=("tutorial",), seed=0)["tutorial"]
+    np.testing.assert_array_equal(six.labels, result.labels)
+    assert not six.reached and "0.4" in six.message
+    # a finer resolution splits more: the count is the resolution's, not the request's
+    finer = tutorial_leiden(embedding, 4, seed=0, resolution=3.0)
+    assert finer.n_clusters > result.n_clusters
+
+
+def test_tutorial_leiden_runs_on_a_given_graph():
+    result = cluster_embedding(
+        None, 3, algorithms=("tutorial",), connectivities=three_cliques(0.1)
+    )["tutorial"]
+    expected = np.repeat(["a", "b", "c"], 10)
+    assert adjusted_rand_score(expected, result.labels) == 1.0
 
 
 def test_cluster_embedding_rejects_unknown_algorithms(blobs):

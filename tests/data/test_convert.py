@@ -136,7 +136,7 @@ def test_authors_simulation_labels_come_from_the_factor_matrix(tmp_path, rna_adt
     rna = AnnData(X=dense(rna_adt["rna"]))
     rna.obs_names = rna_adt.obs_names
     rna.obsm["spatial"] = rna_adt.obsm["spatial"]
-    rna.obsm["spfac"] = np.asarray(rna_adt.obsm["spatial_factors"])
+    rna.obsm["spfac"] = np.asarray(rna_adt["rna"].obsm["spfac"])
     rna.write_h5ad(paths["rna"])
     spec = spec_for(
         "spatialglue_h5ad",

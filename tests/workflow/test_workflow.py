@@ -297,7 +297,7 @@ def test_scores_table_is_complete(finished_run):
     assert len(scores) == n_runs * len(config["clustering"]) * len(metrics)
     assert set(scores["metric"]) == metrics
     assert set(scores["clustering"]) == set(config["clustering"])
-    assert set(scores["dataset"]) == {"rna_adt-noise0.5", "rna_adt-noise1"}
+    assert set(scores["dataset"]) == {"rna_adt-noise0.5-draw0", "rna_adt-noise1-draw0"}
     assert set(scores["noise"]) == {0.5, 1.0}
     assert set(scores["seed"]) == set(config["seeds"])
     cell = ["dataset", "method", "variant", "seed", "clustering", "metric"]
@@ -323,10 +323,12 @@ def test_failing_method_marks_its_cells(finished_run):
     assert broken["value"].isna().all()
     assert broken["reason"].str.contains("this method always fails").all()
     status = json.loads(
-        (workdir / "results/integrated/rna_adt-noise1/broken/default/seed0.status.json").read_text()
+        (
+            workdir / "results/integrated/rna_adt-noise1-draw0/broken/default/seed0.status.json"
+        ).read_text()
     )
     assert status["status"] == "failed"
-    log = workdir / "logs/integrate/rna_adt-noise1/broken/default/seed0.log"
+    log = workdir / "logs/integrate/rna_adt-noise1-draw0/broken/default/seed0.log"
     assert "Traceback" in log.read_text()
 
 
@@ -346,9 +348,9 @@ def test_cost_and_side_tables(finished_run):
     attention = pd.read_csv(workdir / "results" / "attention.csv")
     assert set(attention["method"]) == {"spami"}
 
-    clusters = pd.read_csv(workdir / "results/clusters/rna_adt-noise1/seed0.tsv", sep="\t")
+    clusters = pd.read_csv(workdir / "results/clusters/rna_adt-noise1-draw0/seed0.tsv", sep="\t")
     assert list(clusters.columns) == ["spot", "method", "variant", "clustering", "label"]
-    details = json.loads((workdir / "results/clusters/rna_adt-noise1/seed0.json").read_text())
+    details = json.loads((workdir / "results/clusters/rna_adt-noise1-draw0/seed0.json").read_text())
     assert details["spami/default"]["n_clusters"] == 5  # four spatial factors and background
     kmeans = clusters[
         (clusters["method"] == "spami")

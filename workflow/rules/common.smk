@@ -31,6 +31,9 @@ from fastspami.methods.registry import complete_config_methods
 
 # Each method's module and conda env from the registry (or the config's own declaration).
 complete_config_methods(config["methods"])
+from fastspami.data.draws import (
+    simulated_datasets,
+)  # noqa: E402 (needs SPAMI_SRC on sys.path)
 
 NAME = "[A-Za-z0-9_]+"
 
@@ -38,22 +41,6 @@ NAME = "[A-Za-z0-9_]+"
 def noise_label(level):
     """The noise level as it appears in dataset ids: 2.0 -> '2', 0.5 -> '0.5'."""
     return f"{float(level):g}"
-
-
-def _simulated_datasets():
-    """{dataset id: settings} for every simulated scenario x noise level (the scenario's own
-    ``noise_levels`` where it has them, else the simulation's)."""
-    simulation = config.get("simulation", {})
-    datasets = {}
-    for name, settings in simulation.get("scenarios", {}).items():
-        kwargs = {k: v for k, v in settings.items() if k != "noise_levels"}
-        for level in settings.get("noise_levels", simulation["noise_levels"]):
-            datasets[f"{name}-noise{noise_label(level)}"] = {
-                "scenario": name,
-                "noise": float(level),
-                "kwargs": {**kwargs, "data_seed": simulation.get("data_seed", 0)},
-            }
-    return datasets
 
 
 def registry_path():
@@ -80,7 +67,8 @@ def _real_datasets():
     return {name: registry[name] or {} for name in config["datasets"]}
 
 
-SIMULATED = _simulated_datasets()
+# {dataset id: settings}: every scenario x noise level x data draw, each its own data seed
+SIMULATED = simulated_datasets(config.get("simulation", {}))
 REAL = _real_datasets()
 DATASETS = [*SIMULATED, *REAL]
 

@@ -283,6 +283,35 @@ rule report_metric_vs_noise:
         "../scripts/report_metric_vs_noise.py"
 
 
+rule report_paper_check:
+    input:
+        scores=rules.merge_scores.output.scores,
+    output:
+        csv="results/report/simulation/{scenario}/paper_check.csv",
+        md="results/report/simulation/{scenario}/paper_check.md",
+        html=report(
+            "results/report/simulation/{scenario}/paper_check.html",
+            caption="../report/paper_check.rst",
+            category="Simulation {scenario}",
+            subcategory="paper check",
+            labels=report_labels("beside the paper", "Tutorial 4 (ARI 0.963)"),
+        ),
+    log:
+        "logs/report/paper_check/{scenario}.log",
+    benchmark:
+        "benchmarks/report/paper_check/{scenario}.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        reference=scenario_reference,
+    script:
+        "../scripts/report_paper_check.py"
+
+
 rule report_ablation_bars:
     input:
         scores=rules.merge_scores.output.scores,

@@ -18,6 +18,12 @@ REPORT_NOISE_SWEEPS = [
     for scenario in REPORT_SCENARIOS
     if len({e["noise"] for e in SIMULATED.values() if e["scenario"] == scenario}) > 1
 ]
+# scenarios with a published number to show beside (config: scenarios.<name>.reference)
+REPORT_PAPER_CHECKS = [
+    name
+    for name, settings in config.get("simulation", {}).get("scenarios", {}).items()
+    if settings.get("reference")
+]
 REPORT_FIGURE_EXTS = ("png", "svg")
 REPORT_TABLE_EXTS = ("csv", "md", "html")
 REPORT_ENV = "../../envs/report.yaml"
@@ -98,7 +104,9 @@ def report_category(wildcards):
 
 def report_subcategory(wildcards):
     entry = SIMULATED.get(wildcards.dataset)
-    return f"noise {noise_label(entry['noise'])}" if entry else "Figures and tables"
+    if not entry:
+        return "Figures and tables"
+    return f"noise {noise_label(entry['noise'])}, draw {entry['draw']}"
 
 
 def report_labels(name, paper):
@@ -115,6 +123,19 @@ def dataset_reference(wildcards):
     return REAL.get(wildcards.dataset, {}).get("reference") or {}
 
 
+def scenario_reference(wildcards):
+    """A scenario's published number (config: simulation.scenarios.<name>.reference)."""
+    return config["simulation"]["scenarios"][wildcards.scenario]["reference"]
+
+
+def has_figures(dataset):
+    """Per-dataset figures: every real dataset, and the first data draw of each simulated
+    scenario and level (the other draws have their summary table and enter every
+    across-dataset table and figure, but drawing each would multiply the report by draws).
+    """
+    return SIMULATED.get(dataset, {}).get("draw", 0) == 0
+
+
 def is_complementary(dataset):
     """Whether a dataset is simulated by a complementary scenario (two partitions)."""
     scenario = SIMULATED.get(dataset, {}).get("kwargs", {}).get("scenario", "")
@@ -124,7 +145,7 @@ def is_complementary(dataset):
 def report_targets():
     """Every figure and table of the report: what ``rule all`` asks for."""
     per_dataset = []
-    for dataset in DATASETS:
+    for dataset in filter(has_figures, DATASETS):
         figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
         if REPORT_SPAMI_RUN and runs_here(dataset, REPORT_SPAMI_RUN):
             figures += ["denoising_maps", "attention_by_domain"]
@@ -158,6 +179,11 @@ def report_targets():
         *expand(
             "results/report/simulation/{scenario}/noise_sweep.{ext}",
             scenario=REPORT_NOISE_SWEEPS,
+            ext=REPORT_TABLE_EXTS,
+        ),
+        *expand(
+            "results/report/simulation/{scenario}/paper_check.{ext}",
+            scenario=REPORT_PAPER_CHECKS,
             ext=REPORT_TABLE_EXTS,
         ),
         *expand(

@@ -1,7 +1,7 @@
 """SpaMI's sensitivity sweep on simulated data (docs/robust_preset.md), as a command.
 
     python workflow/scripts/sensitivity.py --out results/robust/sweep.csv \
-        --datasets comp_adt_s0.5 rna_adt --variants faithful no_cosine robust --seeds 0 1
+        --datasets comp_adt_noise16 rna_adt --variants faithful no_cosine robust --seeds 0 1
 
 Writes one row per (dataset, method, variant, seed) to --out (resumable: finished runs are
 skipped) and prints the mean ARI over seeds. Not part of the Snakemake workflow; it is
@@ -17,14 +17,14 @@ from fastspami.benchmark.diagnosis import BASELINES, mean_over_seeds, sensitivit
 
 
 def dataset_grid(grid_size: int) -> dict[str, dict]:
-    """Named simulations: complementary scenarios at two signal levels, paper-style ones."""
+    """Named simulations: complementary scenarios at two noise levels, paper-style ones."""
     out = {}
     for scenario, short in (("complementary_rna_adt", "adt"), ("complementary_rna_atac", "atac")):
-        for signal in (1.0, 0.5):
-            out[f"comp_{short}_s{signal:g}"] = {
+        for noise in (0.5, 16.0):
+            out[f"comp_{short}_noise{noise:g}"] = {
                 "scenario": scenario,
                 "grid_size": grid_size,
-                "signal": signal,
+                "noise_sd": noise,
             }
     for scenario in ("rna_adt", "rna_atac"):
         out[scenario] = {"scenario": scenario, "grid_size": grid_size, "noise_sd": 0.5}

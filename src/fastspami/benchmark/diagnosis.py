@@ -9,7 +9,7 @@
 - :func:`loss_history_frame`: the loss terms over training, as a tidy table.
 - :func:`result_from_mudata` and :func:`diagnosis_tables`: the three tables above for the
   runs the workflow wrote (integrated ``.h5mu`` files), one 'variant' column apiece; the
-  report's diagnosis figure (``plots.diagnosis_figure``) draws them.
+  report's diagnosis figure (``fastspami.pl.diagnosis_figure``) draws them.
 - :func:`sensitivity_sweep`: SpaMI under many settings (and the baselines) on simulated
   datasets, one tidy CSV row per (dataset, method, variant, seed), appended as it goes so
   a long sweep can be resumed.

@@ -6,11 +6,13 @@ report):
 - summary_table: per dataset, methods x metrics, mean ± sd over seeds, per clustering;
   failed / not-applicable methods keep their row, with status and reason.
 - significance_table: paired Wilcoxon tests of SpaMI against each other method
-  (``fastspami.benchmark.stats.paired_wilcoxon``) on dataset means over seeds, per metric and
-  clustering, Holm-adjusted.
+  (``fastspami.benchmark.stats.paired_wilcoxon``) on data-draw means over seeds, per metric and
+  clustering, Holm-adjusted across the whole table.
 - cost_table: seconds and peak memory per method and dataset size.
 - noise_sweep_table: per scenario, every method and variant at every noise level (the
   numbers behind the noise-sweep and ablation figures).
+- paper_check_table: a method's scores at one noise level of a scenario, mean ± sd over data
+  draws per clustering, beside a published number (SpaMI Tutorial 4's ARI 0.963).
 - diagnosis_table: Leiden ARI and probe accuracy of SpaMI's embeddings against the
   partitions of a complementary simulation, per variant (with the diagnosis figure).
 
@@ -396,8 +398,9 @@ def format_p(p: float) -> str:
 
 
 def clustering_rank(clustering: str) -> tuple[int, str]:
-    """Sort key of clustering algorithms: the paper's Leiden first, then mclust, k-means."""
-    order = ("leiden", "mclust", "kmeans")
+    """Sort key of clustering algorithms: the paper's Leiden first, then mclust, k-means, and
+    the tutorial's fixed-resolution Leiden."""
+    order = ("leiden", "mclust", "kmeans", "tutorial")
     return (order.index(clustering) if clustering in order else len(order), clustering)
 
 
@@ -470,7 +473,9 @@ def _best_means(table: pd.DataFrame, metric: str, digits: int) -> set[int]:
     if candidates.empty:
         return set()
     known = registered_metrics().get(metric)
-    best = candidates.min() if known is not None and not known.higher_is_better else candidates.max()
+    best = (
+        candidates.min() if known is not None and not known.higher_is_better else candidates.max()
+    )
     return set(candidates.index[candidates == best])
 
 
@@ -550,21 +555,45 @@ def _number(value: Any) -> str:
 # ---------------------------------------------------------------- noise sweep table
 
 
+def draw_means(rows: pd.DataFrame) -> pd.Series:
+    """Each data draw's (dataset's) mean over its successful seeds: one value per draw with one."""
+    good = rows[ok_rows(rows) & rows["value"].notna()]
+    draw = good["dataset"] if "dataset" in good else pd.Series("", index=good.index)
+    return good["value"].astype(float).groupby(draw.to_numpy()).mean()
+
+
 def _sweep_cell(group: pd.DataFrame) -> dict[str, Any]:
-    """n_runs (successful seeds), n_seeds, mean, sd and status of one run at one noise level."""
-    good = group.loc[ok_rows(group), "value"].dropna().astype(float)
-    n_seeds = int(group["seed"].nunique())
-    if good.empty:
+    """Runs, draws, mean, sd and status of one run at one noise level.
+
+    With two or more data draws the mean and sd are over the draws' means (each draw's
+    seeds averaged first: the draws are the independent samples); with one draw, over its
+    seeds. n_runs: (draw, seed) runs with a value; n_planned: all of them; n_draws: draws.
+    """
+    ok = ok_rows(group) & group["value"].notna()
+    draws = group["dataset"] if "dataset" in group else pd.Series("", index=group.index)
+    n_draws = int(draws.nunique())
+    n_planned = int(len(pd.DataFrame({"d": draws, "s": group["seed"]}).drop_duplicates()))
+    if n_draws > 1:
+        values, spread = draw_means(group), "draws"
+    else:
+        values, spread = group.loc[ok, "value"].astype(float), "seeds"
+    n_runs = int(ok.sum())
+    if n_runs == 0:
         status = pl.scores.failure_status(group)
     else:
-        status = OK if len(good) == n_seeds else "partial"
+        status = OK if n_runs == n_planned else "partial"
     return {
-        "n_runs": len(good),
-        "n_seeds": n_seeds,
-        "mean": good.mean() if len(good) else np.nan,
-        "sd": good.std(ddof=1) if len(good) > 1 else np.nan,  # std of one value is NaN
+        "n_runs": n_runs,
+        "n_planned": n_planned,
+        "n_draws": n_draws,
+        "mean": values.mean() if len(values) else np.nan,
+        "sd": values.std(ddof=1) if len(values) > 1 else np.nan,  # std of one value is NaN
+        "spread": spread,
         "status": status,
     }
+
+
+SWEEP_COLUMNS = ["n_runs", "n_planned", "n_draws", "mean", "sd", "spread", "status"]
 
 
 def noise_sweep_table(
@@ -573,11 +602,13 @@ def noise_sweep_table(
     clustering: str = "leiden",
     metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Every method and variant at every noise level: mean and sd over seeds, per metric.
+    """Every method and variant at every noise level: mean and sd over data draws, per metric.
 
-    The numbers behind Fig 2C and 2D. scores: the tidy scores table of one scenario. Returns
-    one row per (metric, method, variant, noise) with n_runs (seeds with a value), n_seeds,
-    mean, sd and status ('ok', 'partial', or why there is no mean: 'failed',
+    The numbers behind Fig 2C and 2D. scores: the tidy scores table of one scenario (a
+    dataset is one data draw). Returns one row per (metric, method, variant, noise) with
+    ``SWEEP_COLUMNS``: n_runs (runs with a value), n_planned (draws x seeds), n_draws,
+    mean and sd (over the draws' seed means; over the seeds where a level has one draw:
+    ``spread`` says which) and status ('ok', 'partial', or why there is no mean: 'failed',
     'not_applicable', ...); failed and not-applicable runs count in no mean but keep
     their row.
     """
@@ -592,7 +623,7 @@ def noise_sweep_table(
         {**dict(zip(keys, key, strict=True)), **_sweep_cell(group)}
         for key, group in rows.groupby(keys)
     ]
-    table = pd.DataFrame(cells, columns=[*keys, "n_runs", "n_seeds", "mean", "sd", "status"])
+    table = pd.DataFrame(cells, columns=[*keys, *SWEEP_COLUMNS])
     order = sorted(
         range(len(table)),
         key=lambda i: (
@@ -604,14 +635,21 @@ def noise_sweep_table(
     return table.iloc[order].reset_index(drop=True).assign(clustering=clustering)
 
 
-def _sweep_text(cell: pd.Series, seeds: int, digits: int) -> str:
-    """'0.50 ± 0.14', '0.50 (2 of 3 seeds)' where runs failed, 'n/a' / 'failed' without any."""
+def _sweep_text(cell: pd.Series, digits: int) -> str:
+    """'0.50 ± 0.14', '0.50 (2 of 3 runs)' where runs failed, 'n/a' / 'failed' without any."""
     text = format_mean_sd(cell["mean"], cell["sd"], digits)
     if not text:
         return STATUS_TEXT.get(cell["status"], cell["status"])
-    if cell["n_runs"] < seeds:
-        return f"{text} ({int(cell['n_runs'])} of {seeds} seeds)"
+    if cell["n_runs"] < cell["n_planned"]:
+        return f"{text} ({int(cell['n_runs'])} of {int(cell['n_planned'])} runs)"
     return text
+
+
+def _runs_text(run: pd.DataFrame) -> str:
+    """'5 × 3' draws x seeds of a method's row, or '3' seeds with one draw per level."""
+    draws = int(run["n_draws"].max())
+    seeds = int(round(run["n_planned"].max() / max(draws, 1)))
+    return f"{draws} × {seeds}" if draws > 1 else str(seeds)
 
 
 def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> list[Block]:
@@ -621,27 +659,92 @@ def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> l
         ("h1", f"Noise sweep: {scenario}"),
         (
             "p",
-            f"Mean ± sd over seeds ({clustering} clustering), every method and SpaMI variant "
-            "at every noise level (sd of the Gaussian noise added to the simulated counts). "
-            "Runs that failed or do not apply count in no mean: a level where some seeds "
-            "failed says how many ran ('2 of 3 seeds'); one where none ran says why (n/a, "
-            "failed).",
+            f"Mean ± sd ({clustering} clustering) of every method and SpaMI variant at every "
+            "noise level (sd of the Gaussian noise added to the simulated counts). With "
+            "several data draws per level, each draw's seeds are averaged first and the sd "
+            "is over the draws (the independent samples); with one draw, over its seeds. "
+            "Runs: draws × seeds per level (or seeds). Runs that failed or do not apply "
+            "count in no mean: a level where some failed says how many ran ('8 of 9 runs'); "
+            "one where none ran says why (n/a, failed).",
         ),
     ]
     noises = sorted(table["noise"].unique())
-    header = ["Method", *(f"noise {n:g}" for n in noises), "Seeds"]
+    header = ["Method", *(f"noise {n:g}" for n in noises), "Runs"]
     for metric, of_metric in table.groupby("metric", sort=False):
         rows = []
         for (method, variant), run in of_metric.groupby(["method", "variant"], sort=False):
             by_noise = run.set_index("noise")
-            seeds = int(run["n_seeds"].max())
             cells = [
-                _sweep_text(by_noise.loc[n], seeds, digits) if n in by_noise.index else "–"
-                for n in noises
+                _sweep_text(by_noise.loc[n], digits) if n in by_noise.index else "–" for n in noises
             ]
-            rows.append([method_label(method, variant), *cells, str(seeds)])
+            rows.append([method_label(method, variant), *cells, _runs_text(run)])
         blocks += [("h2", metric_label(metric)), ("table", header, rows)]
     return blocks
+
+
+# ---------------------------------------------------------------- paper check
+
+
+def paper_check_table(scores: pd.DataFrame, reference: Mapping[str, Any]) -> pd.DataFrame:
+    """A method's scores beside a published number: one row per clustering, then the paper's.
+
+    scores: the tidy scores of one scenario; reference: the scenario's ``reference``
+    (source, noise, method, clustering, values {metric: number}). Rows: each clustering of
+    the method's default variant at the reference's noise level, with n_draws and per
+    metric ``<metric>_mean`` / ``<metric>_sd`` over the data draws (each draw's seeds
+    averaged first), then a row 'published' with the reference's values (sd NaN).
+    """
+    metrics = [m for m in supervised_metrics() if m in reference["values"]]
+    rows = scores[
+        scores["method"].eq(reference["method"])
+        & scores["variant"].eq("default")
+        & np.isclose(scores["noise"].astype(float), float(reference["noise"]))
+    ]
+    out = []
+    for clustering in sorted(set(rows["clustering"]), key=clustering_rank):
+        of_clustering = rows[rows["clustering"] == clustering]
+        row: dict[str, Any] = {"row": clustering, "n_draws": 0}
+        for metric in metrics:
+            means = draw_means(of_clustering[of_clustering["metric"] == metric])
+            row["n_draws"] = max(row["n_draws"], len(means))
+            row[f"{metric}_mean"] = means.mean() if len(means) else np.nan
+            row[f"{metric}_sd"] = means.std(ddof=1) if len(means) > 1 else np.nan
+        out.append(row)
+    published = {"row": "published", "n_draws": np.nan}
+    for metric in metrics:
+        published[f"{metric}_mean"] = float(reference["values"][metric])
+        published[f"{metric}_sd"] = np.nan
+    columns = ["row", "n_draws", *(f"{m}_{s}" for m in metrics for s in ("mean", "sd"))]
+    return pd.DataFrame([*out, published], columns=columns)
+
+
+def paper_check_blocks(
+    table: pd.DataFrame, scenario: str, reference: Mapping[str, Any], digits: int = 3
+) -> list[Block]:
+    """The paper check as document blocks: this run's rows, then the published one."""
+    metrics = [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
+    method = method_label(reference["method"])
+    blocks: list[Block] = [
+        ("h1", f"{scenario}: {method} beside the paper"),
+        (
+            "p",
+            f"{method} (default settings) on scenario {scenario} at noise sd "
+            f"{float(reference['noise']):g}: mean ± sd over the data draws (each draw's seeds "
+            "averaged first), per clustering, and the published number: "
+            f"{reference['source']}, clustered '{reference['clustering']}'. The published "
+            "number is one run on one data draw of the authors' own; the clusterings other "
+            "than the published one are told the number of domains.",
+        ),
+    ]
+    header = ["Clustering", "Draws", *(metric_label(m) for m in metrics)]
+    rows = []
+    for _, row in table.iterrows():
+        is_paper = row["row"] == "published"
+        name = f"published ({reference['clustering']})" if is_paper else row["row"]
+        draws = "1" if is_paper else str(int(row["n_draws"]))
+        cells = [format_mean_sd(row[f"{m}_mean"], row[f"{m}_sd"], digits) or "–" for m in metrics]
+        rows.append([name, draws, *cells])
+    return [*blocks, ("table", header, rows)]
 
 
 # ---------------------------------------------------------------- significance table
@@ -657,11 +760,13 @@ def significance_table(
 
     One ``fastspami.benchmark.stats.paired_wilcoxon`` call per metric and clustering across every dataset
     in ``scores``: each method's scores are averaged over its successful seeds per dataset
-    first, and the pairs are datasets (the seeds of a dataset share one data draw). Its
-    columns (method, reference, metric, clustering, n_pairs, n_used, n_excluded,
-    mean_difference, statistic, p_value, p_holm, note).
+    first, and the pairs are datasets, each one data draw (the seeds of a draw share its
+    data). p_holm is adjusted across every test of the table (all clusterings, metrics and
+    methods: the tests the report shows together), not per call. Columns (method,
+    reference, metric, clustering, n_pairs, n_used, n_excluded, mean_difference, statistic,
+    p_value, p_holm, note).
     """
-    from fastspami.benchmark.stats import RESULT_COLUMNS, paired_wilcoxon
+    from fastspami.benchmark.stats import RESULT_COLUMNS, holm_adjust, paired_wilcoxon
 
     metrics = tuple(registered_metrics()) if metrics is None else metrics
     tables = []
@@ -676,11 +781,13 @@ def significance_table(
     tables = [t for t in tables if len(t)]
     if not tables:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
-    return pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True)
+    table["p_holm"] = holm_adjust(table["p_value"].to_numpy())
+    return table
 
 
 def _pairs_cell(row: pd.Series) -> str:
-    """'5' pairs tested, or '4 of 5' when the test dropped tied pairs."""
+    """'5' draws ranked, or '4 of 5' when the test dropped tied draws."""
     used, paired = int(row["n_used"]), int(row["n_pairs"])
     return str(paired) if used in (0, paired) else f"{used} of {paired}"
 
@@ -694,8 +801,9 @@ def _power_text(table: pd.DataFrame) -> str:
         return ""
     most = int(tested.max())
     return (
-        f" An exact test of n pairs cannot give p below 2/2^n: with {most} pairs (the most "
-        f"here) no p is below {format_p(smallest_p(most))}, before the Holm adjustment."
+        f" An exact test of n draws cannot give p below 2/2^n: with {most} draws (the most "
+        f"here) no p is below {format_p(smallest_p(most))}, before the Holm adjustment "
+        f"over the table's {int(table['p_value'].notna().sum())} tests."
     )
 
 
@@ -706,19 +814,21 @@ def significance_blocks(table: pd.DataFrame, alpha: float = 0.05) -> list[Block]
         ("h1", f"{reference} against each method: paired Wilcoxon signed-rank tests"),
         (
             "p",
-            "Units: datasets. Each method's score is first averaged over its successful "
-            "seeds on a dataset (the seeds of a dataset share one data draw, and deterministic "
-            "methods repeat one value every seed, so seeds are not independent); a dataset "
-            "where either method has no successful seed is left out, and the note says how "
-            "many and why. Pairs: the datasets the test ranked ('4 of 5': it drops pairs "
-            f"with a zero difference). Mean difference: {reference} minus the method (positive: "
-            f"{reference} scores higher). p (Holm): adjusted across the methods of one metric "
-            f"and clustering; bold below {alpha}." + _power_text(table),
+            "Units: data draws. Every simulated dataset is one independent draw of the "
+            "simulator (its own data seed) and a real dataset counts as one. Each method's "
+            "score is first averaged over its successful seeds on a draw (the seeds of a "
+            "draw share its data, and deterministic methods repeat one value every seed, so "
+            "seeds are not independent); a draw where either method has no successful seed "
+            "is left out, and the note says how many and why. Draws: those the test ranked "
+            "('4 of 5': it drops draws with a zero difference). Mean difference: "
+            f"{reference} minus the method (positive: {reference} scores higher). p (Holm): "
+            "adjusted across every test of this table (all clusterings, metrics and "
+            f"methods); bold below {alpha}." + _power_text(table),
         ),
     ]
     if table.empty:
         return [*blocks, ("p", "No test: the reference method has no scores.")]
-    header = ["Clustering", "Metric", "Method", "Pairs", "Mean difference", "p", "p (Holm)", "Note"]
+    header = ["Clustering", "Metric", "Method", "Draws", "Mean difference", "p", "p (Holm)", "Note"]
     rows = []
     for _, row in table.iterrows():
         p_holm = format_p(row["p_holm"])

@@ -1,11 +1,14 @@
 """Is the reference method's score different from each other method's? Paired Wilcoxon tests.
 
-The paired units are datasets (or any ``pair_on`` columns), not runs: each method's scores
-are first averaged over its successful seeds within a dataset, because the seeds of a
-dataset share one simulated data draw and deterministic methods (MOFA+, Seurat) repeat one
-value every seed, so seeds are not independent samples. One two-sided Wilcoxon signed-rank
-test per other method on the dataset means, Holm-adjusted across the methods. A dataset
-both ran on where either side has no successful run is left out and counted in the note.
+The paired units are data draws (or any ``pair_on`` columns), not runs. In the workflow each
+simulated dataset is one independent data draw (its own data seed: ``fastspami.data.draws``) and a
+real dataset is one draw of its own. Each method's scores are first averaged over its
+successful seeds within a draw, because a draw's seeds share its data and deterministic
+methods (MOFA+, Seurat) repeat one value every seed: seeds are not independent samples.
+One two-sided Wilcoxon signed-rank test per other method on the draw means, Holm-adjusted
+across the methods of the call (:func:`holm_adjust` again across every test a report shows
+together: ``fastspami.benchmark.report.significance_table``). A draw both ran on where either side has no
+successful run is left out and counted in the note.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ RESULT_COLUMNS = (
     "reference",
     "metric",
     "clustering",
-    "n_pairs",  # datasets where both methods have a mean
-    "n_used",  # pairs the test used: Wilcoxon drops pairs with a zero difference
-    "n_excluded",  # datasets left out: one of the two has no successful run there
+    "n_pairs",  # draws where both methods have a mean
+    "n_used",  # draws the test ranked: Wilcoxon drops pairs with a zero difference
+    "n_excluded",  # draws left out: one of the two has no successful run there
     "mean_difference",
     "statistic",
     "p_value",
@@ -104,30 +107,32 @@ def _wilcoxon(differences: np.ndarray) -> tuple[float, float, str]:
     return float(result.statistic), float(result.pvalue), note
 
 
-def _exclusion_note(reasons: Counter, n_units: int, n_pairs: int) -> str:
-    """'no test (mofa n/a on every dataset)' or '2 of 6 datasets left out: mofa n/a on 2'."""
+def _exclusion_note(reasons: Counter, n_units: int, n_pairs: int, unit: str = "draw") -> str:
+    """'no test (mofa n/a on every draw)' or '2 of 6 draws left out: mofa n/a on 2'."""
     if not reasons:
         return ""
     if n_pairs == 0 and len(reasons) == 1:
         (method, why), _ = reasons.most_common(1)[0]
-        return f"no test ({method} {why} on every dataset)"
+        return f"no test ({method} {why} on every {unit})"
     text = ", ".join(f"{method} {why} on {n}" for (method, why), n in reasons.most_common())
     if n_pairs == 0:
-        return f"no test: no dataset where both ran ({text})"
-    return f"{n_units - n_pairs} of {n_units} datasets left out: {text}"
+        return f"no test: no {unit} where both ran ({text})"
+    return f"{n_units - n_pairs} of {n_units} {unit}s left out: {text}"
 
 
 def _failed_runs_note(failed: Counter) -> str:
-    """'means over successful seeds only (1 spami run failed)', on datasets still paired."""
+    """'means over successful seeds only (1 spami run failed)', on draws still paired."""
     if not failed:
         return ""
     text = ", ".join(f"{n} {method} run(s)" for method, n in failed.items())
     return f"means over successful seeds only ({text} failed)"
 
 
-def _compare(reference: pd.DataFrame, other: pd.DataFrame, names: tuple[str, str]) -> dict:
+def _compare(
+    reference: pd.DataFrame, other: pd.DataFrame, names: tuple[str, str], unit: str = "draw"
+) -> dict:
     """Pair two methods' unit means (indexed by the unit keys) on the units both ran on
-    (a dataset a method was not run on is no pair to lose); counts, differences, notes."""
+    (a draw a method was not run on is no pair to lose); counts, differences, notes."""
     joined = pd.concat([reference.add_prefix("r_"), other.add_prefix("o_")], axis=1, join="inner")
     paired = joined["r_mean"].notna() & joined["o_mean"].notna()
     reasons: Counter = Counter()
@@ -143,7 +148,7 @@ def _compare(reference: pd.DataFrame, other: pd.DataFrame, names: tuple[str, str
     differences = (both["r_mean"] - both["o_mean"]).to_numpy(dtype=np.float64)
     statistic, p_value, test_note = _wilcoxon(differences)
     notes = [
-        _exclusion_note(reasons, len(joined), len(both)),
+        _exclusion_note(reasons, len(joined), len(both), unit),
         _failed_runs_note(failed),
         test_note if len(both) else "",
     ]
@@ -166,6 +171,7 @@ def paired_wilcoxon(
     pair_on: Sequence[str] = ("dataset",),
     average_over: Sequence[str] = ("seed",),
     variant: str | None = "default",
+    unit: str = "draw",
 ) -> pd.DataFrame:
     """Compare ``reference_method`` with every other method on one metric and clustering.
 
@@ -173,9 +179,10 @@ def paired_wilcoxon(
     seed, clustering, metric, value, status). Rows are kept where metric, clustering and
     (unless ``variant`` is None) variant match. Each method's successful runs are averaged
     over ``average_over`` within each unit (``pair_on``); the reference and each other
-    method are paired on the units where both have a mean. Returns one row per other method,
-    also one that never ran successfully, with n_pairs, n_used (pairs with a non-zero
-    difference, those the test ranks), n_excluded, mean_difference (reference - other),
+    method are paired on the units where both have a mean (``unit`` names them in the notes:
+    in the workflow's tables the 'dataset' column is the data draw). Returns one row per
+    other method, also one that never ran successfully, with n_pairs, n_used (pairs with a
+    non-zero difference, those the test ranks), n_excluded, mean_difference (reference - other),
     the Wilcoxon statistic, two-sided p_value, Holm-adjusted p_holm and a note (units left
     out and why, failed runs left out of the means, why p is NaN).
     """
@@ -211,7 +218,7 @@ def paired_wilcoxon(
     rows = []
     for method in sorted(set(means["method"]) - {reference_method}):
         other = means[means["method"] == method].drop(columns="method")
-        compared = _compare(reference, other, (reference_method, method))
+        compared = _compare(reference, other, (reference_method, method), unit)
         rows.append(
             {"method": method, "reference": reference_method, "metric": metric}
             | {"clustering": clustering, **compared}

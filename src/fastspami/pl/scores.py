@@ -125,7 +125,8 @@ def metric_vs_noise(
     variant: str = "default",
     metrics: Sequence[str] | None = None,
 ) -> Figure:
-    """Each metric against the noise level: one line per method (mean over seeds, ±sd band).
+    """Each metric against the noise level: one line per method (mean, ±sd band over the data
+    draws, each draw's seeds averaged first; over the seeds where a level has one draw).
 
     Paper Fig 2C. scores: the tidy scores table (columns scenario, noise, method, variant,
     seed, clustering, metric, value, status); one row of panels per scenario, one column
@@ -155,6 +156,9 @@ def metric_vs_noise(
                 values = rows[rows["method"] == method].dropna(subset=["value"])
                 if values.empty:
                     continue
+                if "dataset" in values and values.groupby("noise")["dataset"].nunique().max() > 1:
+                    # several data draws per level: each draw's seeds averaged first
+                    values = values.groupby(["noise", "dataset"], as_index=False)["value"].mean()
                 stats = values.groupby("noise")["value"].agg(["mean", "std"]).reindex(levels)
                 spread = stats["std"].fillna(0)
                 ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=colour)
