@@ -20,6 +20,7 @@ from spami.graph import gcn_normalize, local_context_operator, spatial_knn_graph
 from spami.memory import reuse_freed_memory
 from spami.model import SpaMIModule, SparseOperator, contrastive_loss, cosine_loss
 from spami.presets import SpaMIConfig
+from spami.setting_ranges import check_device
 
 if TYPE_CHECKING:
     from spami.tiling import Tile
@@ -79,12 +80,28 @@ def _use_deterministic_kernels() -> None:
 
 
 def resolve_device(device: str) -> torch.device:
-    """'cuda' when asked for and available (else a warning and CPU); 'cpu' otherwise."""
-    if device.startswith("cuda"):
-        if torch.cuda.is_available():
-            return torch.device(device)
-        log.warning("CUDA was asked for but is not available; training on the CPU.")
-    return torch.device("cpu")
+    """The torch device for 'cpu', 'cuda' or 'cuda:N'.
+
+    Anything else, and CUDA where this torch cannot use it (a CPU build, no GPU or driver,
+    N beyond the GPUs it sees), raises ConfigError: training quietly on the CPU instead
+    would record a GPU run that never happened.
+    """
+    check_device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r}: this torch ({torch.__version__}) sees no CUDA GPU "
+            "(torch.cuda.is_available() is False: a CPU build of torch, or no GPU or driver). "
+            "Use device 'cpu', or install a CUDA build of torch (README, 'GPU')."
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {device!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), "
+            f"numbered from 0; use 'cuda:0' to 'cuda:{torch.cuda.device_count() - 1}'."
+        )
+    return torch.device(device)
 
 
 @dataclass

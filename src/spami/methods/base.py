@@ -93,9 +93,11 @@ def store_result(result: IntegrationResult, mdata: Any) -> Any:
     ``obsm['X_<method>']`` on the MuData holds the embedding; per-modality embeddings go to
     ``obsm['X_<method>_<modality>']``, attention to ``obsm['<method>_attention']`` (and, for
     SpaMI, ``obsm['spami_attention']``), reconstructions to the modality's
-    ``obsm['<method>_reconstruction']`` and ``uns['<method>']`` keeps the rest.
+    ``obsm['<method>_reconstruction']`` and ``uns['<method>']`` keeps the rest. The outputs
+    of an earlier run of the same method are removed first (:func:`remove_result`).
     """
     key = result.method
+    remove_result(mdata, key)  # a new run replaces every output of the previous one
     mdata.obsm[f"X_{key}"] = np.asarray(result.embedding, dtype=np.float32)
     for mod, emb in result.modality_embeddings.items():
         mdata.obsm[f"X_{key}_{mod}"] = np.asarray(emb, dtype=np.float32)
@@ -112,3 +114,22 @@ def store_result(result: IntegrationResult, mdata: Any) -> Any:
         mdata.obsp[f"{key}_connectivities"] = sp.csr_matrix(result.connectivities)
     mdata.uns[key] = uns
     return mdata
+
+
+def remove_result(mdata: Any, method: str) -> None:
+    """Delete what :func:`store_result` wrote for ``method`` (in place): a run on fewer
+    modalities, or without attention, must not leave the previous run's outputs beside its
+    own. Only the exact keys are removed (per-modality embeddings by modality name), so
+    another method whose name starts the same keeps its outputs."""
+    keys = [f"X_{method}", f"{method}_attention", *(f"X_{method}_{m}" for m in mdata.mod)]
+    for key in keys:
+        if key in mdata.obsm:
+            del mdata.obsm[key]
+    if f"{method}_connectivities" in mdata.obsp:
+        del mdata.obsp[f"{method}_connectivities"]
+    mdata.uns.pop(method, None)
+    for adata in mdata.mod.values():
+        for key in (f"{method}_reconstruction", f"{method}_reconstruction_genes"):
+            if key in adata.obsm:
+                del adata.obsm[key]
+        adata.uns.pop(f"{method}_reconstruction_genes", None)
