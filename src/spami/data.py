@@ -606,7 +606,7 @@ def _write_error(
         full = True
     if full and free_mb is not None:
         return OutputPathError(
-            f"{path}: could not be written: the disk is full ({free_mb:.0f} MB free in "
-            f"{path.parent}); no partial file was left. Free some space and run again."
+            f"{path}: could not be written (No space left on device: {free_mb:.0f} MB free "
+            f"in {path.parent}); no partial file was left. Free some space and run again."
         )
     return OutputPathError(f"{path}: could not be written ({cause}); no partial file was left.")

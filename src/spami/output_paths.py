@@ -39,6 +39,12 @@ def check_output_file(
     size, when the output holds the input and more). Creates missing parent folders.
     """
     path = Path(path)
+    limit = name_max(_nearest_existing(path.parent))
+    if len(os.fsencode(path.name)) > limit:  # first: stat() itself fails on such a name
+        raise OutputPathError(
+            f"{path}: the file name is {len(os.fsencode(path.name))} bytes long; this file "
+            f"system allows at most {limit}. Choose a shorter name."
+        )
     if path.is_dir():
         raise OutputPathError(
             f"{path}: is a folder; the output must be a file name (e.g. {path / 'out.h5mu'})."
@@ -51,12 +57,6 @@ def check_output_file(
                     f"replace the input. Choose another output name, or {overwrite_input_hint}."
                 )
     folder = _make_folder(path)
-    limit = name_max(folder)
-    if len(os.fsencode(path.name)) > limit:
-        raise OutputPathError(
-            f"{path}: the file name is {len(os.fsencode(path.name))} bytes long; this file "
-            f"system allows at most {limit}. Choose a shorter name."
-        )
     _probe_write(path, folder)
     if min_free_bytes:
         free = shutil.disk_usage(folder).free
@@ -76,6 +76,13 @@ def check_output_folder(folder: str | os.PathLike) -> Path:
     _make_folder(folder / "probe")
     _probe_write(folder / "probe", folder)
     return folder
+
+
+def _nearest_existing(folder: Path) -> Path:
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return candidate
+    return Path.cwd()
 
 
 def _same_file(a: Path, b: Path) -> bool:

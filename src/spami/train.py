@@ -309,7 +309,7 @@ def _check_finite(values: dict[str, float], epoch: int, lr: float) -> None:
         detail = ", ".join(f"{n}={v:.4g}" for n, v in values.items())
         raise TrainingDivergedError(
             f"SpaMI's loss became non-finite at epoch {epoch + 1} ({detail}). "
-            f"Lower the learning rate (now {lr:g}, e.g. --lr {lr / 10:g}) "
+            f"Lower the learning rate (lr, now {lr:g}; e.g. {lr / 10:g}) "
             "or check the input for extreme values."
         )
 

@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -313,13 +314,15 @@ def integrate_batch(
 
 
 def preload_methods(modules: Iterable[str]) -> None:
-    """Import the method modules (``'package.module:function'``) in this process, and the
-    modules each lists in ``LAZY_IMPORTS`` (what its integrate() imports on first use), so
-    that the child of each run starts with them. A module that fails to import is left to
-    its run, which fails with the error (only a module whose import crashes the
-    interpreter takes the batch down)."""
+    """Import the method modules (``'package.module:function'``) in this process, and what
+    the spami modules they use list in ``LAZY_IMPORTS`` (modules they import on first use,
+    such as scanpy), so that the child of each run starts with them. A module that fails
+    to import is left to its run, which fails with the error (only a module whose import
+    crashes the interpreter takes the batch down)."""
     for name in dict.fromkeys(spec.partition(":")[0] for spec in modules):
-        module = _try_import(name)
+        _try_import(name)
+    loaded = [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "spami"]
+    for module in loaded:
         for lazy in getattr(module, "LAZY_IMPORTS", ()):
             _try_import(lazy)
 
