@@ -43,14 +43,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 # were running, and the lock a killed run leaves (kill -9, a reboot: Snakemake could not
 # remove it, and the next run would stop at "Directory cannot be locked") is removed first.
 # That lock is known to be stale when .snakemake/make-run.active (made as a `make run`
-# starts, removed as it ends) is still there while no `make run` holds the directory's flock.
+# starts, removed as it ends) is still there while no `make run` holds the directory's flock
+# (waited for up to 10 s: the processes of a killed run take a moment to end).
 # Without flock (macOS), a killed run needs `snakemake --unlock` once, as in the README.
 SNAKEMAKE_ARGS ?=
 SNAKEMAKE := $(VENV)/bin/snakemake
 run: setup
 	@mkdir -p .snakemake
 	@if command -v flock >/dev/null; then \
-		flock -n -E 75 .snakemake/make-run.flock $(MAKE) --no-print-directory run-locked; \
+		flock -w 10 -E 75 .snakemake/make-run.flock $(MAKE) --no-print-directory run-locked; \
 		status=$$?; \
 		if [ $$status = 75 ]; then echo "make run: another make run is using this directory" >&2; fi; \
 		exit $$status; \
