@@ -339,3 +339,10 @@ def test_a_full_disk_while_writing_leaves_no_file(small_input, tmp_path, capsys,
     err = _output_refused(small_input, out, capsys, "--epochs", "2")
     assert f"{out}: could not be written (No space left on device" in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_bench_refuses_an_output_folder_it_cannot_write_before_timing(tmp_path, capsys):
+    blocker = tmp_path / "results"
+    blocker.write_text("a file")
+    err = _refused(["bench", "--out", str(blocker / "bench"), "--sizes", "100"], capsys)
+    assert f"{blocker} is a file, not a folder" in err

@@ -73,8 +73,8 @@ def check_output_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(f"{folder}: is a file; the output must be a folder.")
-    _make_folder(folder / "probe")
-    _probe_write(folder / "probe", folder)
+    _make_folder(folder, folder)
+    _probe_write(folder / "probe", folder, named=folder)
     return folder
 
 
@@ -91,9 +91,10 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def _make_folder(path: Path) -> Path:
-    """Create ``path``'s parent folders; name the file that blocks them, or the cause."""
-    folder = path.parent
+def _make_folder(path: Path, folder: Path | None = None) -> Path:
+    """Create ``folder`` (default: ``path``'s parent) and the folders above it; name the
+    file that blocks them, or the cause (messages name ``path``)."""
+    folder = path.parent if folder is None else folder
     for ancestor in (folder, *folder.parents):
         if ancestor.exists():
             if not ancestor.is_dir():
@@ -111,8 +112,9 @@ def _make_folder(path: Path) -> Path:
     return folder
 
 
-def _probe_write(path: Path, folder: Path) -> None:
-    """Create and remove a temporary file as the final write will: it must succeed."""
+def _probe_write(path: Path, folder: Path, named: Path | None = None) -> None:
+    """Create and remove a temporary file as the final write of ``path`` will: it must
+    succeed (messages name ``named``, default ``path``)."""
     suffix = path.suffix
     try:
         fd, probe = tempfile.mkstemp(
@@ -122,7 +124,7 @@ def _probe_write(path: Path, folder: Path) -> None:
         cause = err.strerror or str(err)
         if err.errno == errno.ENOSPC:
             cause += " (the disk is full)"
-        raise OutputPathError(f"{path}: cannot write in {folder} ({cause}).") from None
+        raise OutputPathError(f"{named or path}: cannot write in {folder} ({cause}).") from None
     os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(probe)
