@@ -34,9 +34,6 @@ from spami.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
-# Imported on first use (HVG selection); a workflow batch imports it once before it forks a
-# process per run (spami.workflow_io.preload_methods): ~3 s less per run.
-LAZY_IMPORTS = ("scanpy",)
 TARGET_SUM = 1e4  # counts per spot after normalize_total
 LSI_SCALE = 1e4  # log1p(x * LSI_SCALE) after L1-normalizing TF-IDF rows
 DEFAULT_N_COMPS = 50
