@@ -13,7 +13,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := r-base-core r-cran-seurat r-cran-mclust
 
-.PHONY: setup system-deps venv run test lint report clean
+.PHONY: setup system-deps venv run run-locked test lint report clean
 
 setup: system-deps venv
 
@@ -39,8 +39,35 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+# `make run` again after an interruption resumes: --rerun-incomplete redoes the jobs that
+# were running, and the lock a killed run leaves (kill -9, a reboot: Snakemake could not
+# remove it, and the next run would stop at "Directory cannot be locked") is removed first.
+# That lock is known to be stale when .snakemake/make-run.active (made as a `make run`
+# starts, removed as it ends) is still there while no `make run` holds the directory's flock
+# (waited for up to 10 s: the processes of a killed run take a moment to end).
+# Without flock (macOS), a killed run needs `snakemake --unlock` once, as in the README.
+SNAKEMAKE_ARGS ?=
+SNAKEMAKE := $(VENV)/bin/snakemake
 run: setup
-	$(VENV)/bin/snakemake --cores $(CORES)
+	@mkdir -p .snakemake
+	@if command -v flock >/dev/null; then \
+		flock -w 10 -E 75 .snakemake/make-run.flock $(MAKE) --no-print-directory run-locked; \
+		status=$$?; \
+		if [ $$status = 75 ]; then echo "make run: another make run is using this directory" >&2; fi; \
+		exit $$status; \
+	else \
+		$(SNAKEMAKE) --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS); \
+	fi
+
+# The run itself, under run's flock (do not call it on its own).
+run-locked:
+	@if [ -e .snakemake/make-run.active ]; then \
+		echo "make run: the last run was interrupted; removing the lock it left"; \
+		$(SNAKEMAKE) --unlock --cores 1 $(SNAKEMAKE_ARGS) >/dev/null 2>&1; \
+	fi
+	@touch .snakemake/make-run.active
+	$(SNAKEMAKE) --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS); \
+		status=$$?; rm -f .snakemake/make-run.active; exit $$status
 
 report: venv
 	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html

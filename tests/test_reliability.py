@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,58 @@ def test_killed_run_resumes_to_byte_identical_tables(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for table in TABLES:
         assert (straight / table).read_bytes() == (killed / table).read_bytes(), table
+
+
+def _copy_of_the_repository(destination: Path) -> Path:
+    """The repository's files as a clone holds them, with this test's venv as .venv."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    for name in listed:
+        source = REPO / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    venv = destination / ".venv"
+    venv.mkdir()
+    (venv / "bin").symlink_to(Path(sys.executable).parent)
+    (venv / ".installed").touch()  # newer than the requirements: make does not reinstall
+    return destination
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which("make") and shutil.which("flock"))
+    or not (Path(sys.executable).parent / "snakemake").exists(),
+    reason="needs make, flock (util-linux) and Snakemake in this test's venv",
+)
+def test_make_run_resumes_after_kill_9_with_the_same_command(tmp_path):
+    """`make run`, killed with kill -9 mid-run (Snakemake keeps its lock and the jobs it
+    was running are incomplete), then the same `make run` again: it finishes. (-o setup:
+    the installation is not under test.)"""
+    repo = _copy_of_the_repository(tmp_path / "repo")
+    targets = " ".join(TABLES)
+    command = ["make", "-o", "setup", "run", f"SNAKEMAKE_ARGS={targets} --configfile {TEST_CONFIG}"]
+    proc = subprocess.Popen(
+        command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if list((repo / "logs" / "integrate").rglob("*.log")):
+            time.sleep(3)
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list((repo / ".snakemake" / "locks").iterdir()), "no stale lock: nothing was tested"
+    again = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    assert "the last run was interrupted; removing the lock it left" in again.stdout
+    for table in TABLES:
+        assert (repo / table).is_file(), table
 
 
 # ---------------------------------------------------------------- property-based

@@ -31,3 +31,8 @@ class ChecksumError(SpamiError, ValueError):
 
 class MethodNotApplicableError(ConfigError):
     """A method cannot take this input (e.g. SpatialGlue with three modalities)."""
+
+
+class OutputPathError(SpamiError, OSError):
+    """An output cannot be written there: a folder, a read-only place, a full disk, a name
+    too long, or the input itself."""

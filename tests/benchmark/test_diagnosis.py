@@ -191,4 +191,4 @@ def test_dry_run_plans_diagnosis_for_complementary_datasets_only(tmp_path):
     assert counts.get("report_diagnosis") == 1
     assert "results/report/datasets/comp-noise1-draw0/diagnosis.png" in output
     assert "results/integrated/comp-noise1-draw0/spami/robust/seed0.h5mu" in output
-    assert "rna_adt-noise1/diagnosis" not in output
+    assert "rna_adt-noise1-draw0/diagnosis" not in output

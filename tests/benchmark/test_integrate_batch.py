@@ -3,9 +3,12 @@ same as on its own, writes its own files, and records its own cost."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from fastspami._utils.child_process import can_fork
 from fastspami.benchmark.jobs import integrate_batch, read_json
 from fastspami.data.contract import read_mudata, write_mudata
 from fastspami.data.simulate import simulate
@@ -63,3 +66,56 @@ def test_each_run_records_its_cost(dataset, tmp_path):
     assert usage["s"] > 0 and usage["cpu_s"] > 0
     # the process's peak during the run: at least what it held when the run started
     assert usage["max_rss_mb"] >= usage["start_rss_mb"] > 50
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+@pytest.mark.skipif(not can_fork(), reason="runs are isolated in child processes on Linux only")
+def test_a_method_that_ends_its_process_fails_only_its_own_run(dataset, tmp_path, monkeypatch):
+    """sys.exit (mofapy2 on bad input), os.abort, a segfault, os._exit, KeyboardInterrupt
+    from library code: each marks its run failed with the reason; the runs before and after
+    it finish, and every run has its .h5mu and status file (what Snakemake expects)."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    toys = ["exit", "abort", "segfault", "hard_exit", "interrupt"]
+    runs = [
+        _run("pca_before", "fastspami.methods.controls:integrate_pca_concat"),
+        *[_run(toy, f"toy_methods:integrate_{toy}") for toy in toys],
+        _run("spami", SPAMI, preset="simulated", epochs=5),
+    ]
+    names = ["pca_before", *toys, "spami"]
+    outputs = _outputs(tmp_path, names)
+    statuses = integrate_batch(dataset, runs, outputs, seed=0, device="cpu")
+    by_name = dict(zip(names, statuses, strict=True))
+    assert by_name["pca_before"]["status"] == by_name["spami"]["status"] == "ok"
+    reasons = {
+        "exit": "SystemExit: the method called sys.exit(3)",
+        "abort": "killed by signal SIGABRT (6)",
+        "segfault": "killed by signal SIGSEGV (11)",
+        "hard_exit": "exited with code 5",
+        "interrupt": "raised KeyboardInterrupt",
+    }
+    for toy, reason in reasons.items():
+        assert by_name[toy]["status"] == "failed", toy
+        assert reason in by_name[toy]["reason"], by_name[toy]["reason"]
+        assert read_json(tmp_path / f"{toy}.status.json")["reason"] == by_name[toy]["reason"]
+        assert by_name[toy]["usage"]["s"] > 0
+    for h5mu, status, log in outputs:
+        assert h5mu.is_file() and status.is_file() and log.is_file()
+    assert read_mudata(tmp_path / "abort.h5mu").n_obs == read_mudata(dataset).n_obs
+    assert "X_spami" in read_mudata(tmp_path / "spami.h5mu").obsm
+    # the crash's own traces are in its run's log, not elsewhere
+    assert "Fatal Python error: Segmentation fault" in (tmp_path / "segfault.log").read_text()
+    assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_a_run_isolated_equals_the_run_in_process(dataset, tmp_path):
+    runs = [_run("spami", SPAMI, preset="simulated", epochs=10)]
+    for isolate in (False, True):
+        integrate_batch(
+            dataset, runs, _outputs(tmp_path / str(isolate), ["spami"]), seed=0, device="cpu",
+            isolate=isolate,
+        )  # fmt: skip
+    in_process = read_mudata(tmp_path / "False" / "spami.h5mu").obsm["X_spami"]
+    isolated = read_mudata(tmp_path / "True" / "spami.h5mu").obsm["X_spami"]
+    np.testing.assert_array_equal(in_process, isolated)

@@ -366,5 +366,109 @@ def test_read_missing_file_names_the_path(tmp_path) -> None:
 def test_read_unreadable_file_names_the_path(tmp_path) -> None:
     path = tmp_path / "garbage.h5mu"
     path.write_text("this is not HDF5")
-    with pytest.raises(InputDataError, match=rf"{path}: cannot be read as a MuData"):
+    with pytest.raises(InputDataError, match=rf"{path}: cannot be read as a MuData") as error:
         read_mudata(path)
+    # re-writing it with write_mudata is no advice: the file is not ours to re-write
+    assert "write_mudata" not in str(error.value)
+    assert "truncated" in str(error.value)
+
+
+def test_integer_obsm_of_the_mudata_round_trips(tmp_path) -> None:
+    """mudata 0.3 writes integer MuData-level obsm arrays but cannot read them back
+    ("cannot convert float NaN to integer"); sc.read_visium stores coordinates as int64."""
+    mdata = make_mudata()
+    coords = np.round(mdata.obsm["spatial"]).astype(np.int64)
+    mdata.obsm["spatial"] = coords
+    for adata in mdata.mod.values():
+        adata.obsm["spatial"] = coords.copy()
+    mdata.obsm["barcode_index"] = np.arange(N_SPOTS, dtype=np.int32)[:, None]
+    path = tmp_path / "visium_like.h5mu"
+    write_mudata(mdata, path)
+    with pytest.raises(ValueError, match="cannot convert float NaN to integer"):
+        with mudata.set_options(pull_on_update=False):
+            mudata.read_h5mu(path)  # the bug this works around: fails without it
+    back = read_mudata(path)
+    assert back.obsm["spatial"].dtype == np.int64
+    np.testing.assert_array_equal(back.obsm["spatial"], coords)
+    assert back.obsm["barcode_index"].dtype == np.int32
+    np.testing.assert_array_equal(back.obsm["barcode_index"][:, 0], np.arange(N_SPOTS))
+    assert mudata.MuData._init_from_dict_.__func__.__name__ == "_init_from_dict_"  # restored
+
+
+# --- modalities without signal ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fill", "what"),
+    [(0.0, "no counts at all"), (4.0, "the same counts")],
+    ids=["all zero", "one profile"],
+)
+def test_a_modality_without_signal_is_refused_naming_the_file(tmp_path, fill, what) -> None:
+    mdata = make_mudata()
+    mdata.mod["adt"].X = np.full((N_SPOTS, 3), fill, dtype=np.float32)
+    path = tmp_path / "dead_adt.h5mu"
+    write_mudata(mdata, path)
+    with pytest.raises(InputDataError, match=rf"^{path}: modality 'adt' has no signal: .*{what}"):
+        read_mudata(path)
+
+
+def test_a_sparse_modality_without_signal_is_refused() -> None:
+    mdata = make_mudata()
+    mdata.mod["adt"].X = sp.csr_matrix((N_SPOTS, 3), dtype=np.float32)
+    with pytest.raises(InputDataError, match="modality 'adt' has no signal"):
+        validate_mudata(mdata)
+    mdata.mod["adt"].X = sp.csr_matrix(([1.0], ([2], [1])), shape=(N_SPOTS, 3))
+    validate_quietly(mdata)  # one count in one spot: a signal, however small
+
+
+def test_spami_refuses_a_modality_whose_spots_differ_only_in_depth() -> None:
+    """Proportional RNA counts pass the contract but are one profile once normalized to
+    the same total: SpaMI would give a constant input an attention weight."""
+    from fastspami.data.simulate import simulate
+    from fastspami.methods.spami_method import integrate
+
+    mdata = simulate("rna_adt", grid_size=8, n_rna=40, n_adt=8, seed=0)
+    depth = np.arange(1, mdata.n_obs + 1, dtype=np.float32)[:, None]
+    profile = np.arange(1, 41, dtype=np.float32)[None, :]
+    rna = mdata.mod["rna"]
+    rna.X = sp.csr_matrix(depth * profile)
+    rna.layers.pop("counts", None)
+    validate_mudata(mdata)  # raw counts differ between spots
+    with pytest.raises(InputDataError, match="modality 'rna' has no signal after preprocessing"):
+        integrate(mdata, seed=0, threads=1, device="cpu", epochs=1)
+
+
+# --- re-integration -----------------------------------------------------------------------
+
+
+def test_integrating_again_replaces_the_previous_runs_outputs() -> None:
+    from fastspami.methods.contract import IntegrationResult, store_result
+
+    mdata = make_mudata()
+    ones = np.ones((N_SPOTS, 2), dtype=np.float32)
+    store_result(
+        IntegrationResult(
+            method="spami",
+            embedding=ones,
+            modality_embeddings={"rna": ones, "adt": ones},
+            attention=np.full((N_SPOTS, 2), 0.5, dtype=np.float32),
+            attention_modalities=["rna", "adt"],
+            reconstructions={"rna": ones, "adt": ones},
+        ),
+        mdata,
+    )
+    mdata.obsm["X_spami_reference"] = ones  # another method whose name starts the same
+    store_result(
+        IntegrationResult(
+            method="spami",
+            embedding=2 * ones,
+            modality_embeddings={"rna": 2 * ones},
+            reconstructions={"rna": 2 * ones},
+        ),
+        mdata,
+    )
+    assert set(mdata.obsm) >= {"X_spami", "X_spami_rna", "X_spami_reference"}
+    assert "X_spami_adt" not in mdata.obsm and "spami_attention" not in mdata.obsm
+    assert "spami_reconstruction" not in mdata.mod["adt"].obsm
+    assert "attention_modalities" not in mdata.uns["spami"]
+    np.testing.assert_array_equal(mdata.obsm["X_spami"], 2 * ones)

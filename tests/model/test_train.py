@@ -90,7 +90,9 @@ def test_divergence_names_epoch_terms_and_a_lower_learning_rate(small_features):
     features, coords = small_features
     features = [features[0] * 1e30, features[1]]
     cfg = get_preset("simulated").with_overrides(epochs=5, lr=1.0)
-    with pytest.raises(TrainingDivergedError, match=r"epoch \d+ .*reconstruction=.*--lr 0.1"):
+    with pytest.raises(
+        TrainingDivergedError, match=r"epoch \d+ .*reconstruction=.*\(lr, now 1; e.g. 0.1\)"
+    ):
         fit_spami(features, coords, cfg, seed=0, progress=False)
 
 

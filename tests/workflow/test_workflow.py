@@ -364,3 +364,101 @@ def test_cost_and_side_tables(finished_run):
     runs = clusters.groupby(["method", "variant", "clustering"]).size()
     assert (runs == n_spots).all()
     assert len(runs) == len(details) * len(config["clustering"])
+
+
+# ---------------------------------------------------------------- issue 31: reliability
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1, got 0."),
+        ({"lr": 0}, "lr must be a finite number > 0, got 0."),
+        ({"lr": -0.001}, "lr must be a finite number > 0, got -0.001."),
+        ({"lr": "1e-3"}, "lr must be a finite number > 0, got '1e-3', text rather than"),
+        ({"weights": [0, 0, 0, 0, 0]}, "weights are all 0"),
+        ({"weights": [1, -1, 10, 10, 5]}, "weights must be finite numbers >= 0"),
+        ({"weights": [1, 1, 10, 10]}, "weights must have 5 entries"),
+        ({"tile_spots": -5}, "tile_spots must be an integer >= 1 (or null for none), got -5."),
+        ({"modalities": ["rna", "rna"]}, "modalities names ['rna'] more than once"),
+        ({"dropout": 1.5}, "dropout must be a finite number in [0, 1), got 1.5."),
+    ],
+    ids=lambda value: str(value)[:30] if isinstance(value, dict) else "",
+)
+def test_a_bad_variant_setting_stops_the_dry_run(tmp_path, setting, message):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["methods"]["spami"]["variants"]["no_cosine"].update(setting)
+    result = dry_run(tmp_path, config)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"methods.spami (variant no_cosine, dataset rna_adt-noise1-draw0): {message}" in output
+    assert "Traceback" not in output
+
+
+def test_a_modality_named_twice_stops_the_dry_run_for_any_method(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["methods"]["pca_concat"]["variants"] = {"twice": {"modalities": ["adt", "adt"]}}
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "methods.pca_concat (variant twice" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("threads", 0, "0 is less than the minimum of 1"),
+        ("seeds", [-1], "-1 is less than the minimum of 0"),
+        ("device", "gpu", "'gpu' does not match"),
+    ],
+)
+def test_bad_run_options_stop_the_dry_run(tmp_path, key, value, message):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config[key] = value
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_methods_that_exit_or_abort_cost_only_their_own_cells(tmp_path):
+    """sys.exit (mofapy2 on bad input) and os.abort in the same batch as SpaMI: the run
+    ends with every table and the report's tables; SpaMI's cells are scored, theirs are
+    failed with the reason."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["simulation"]["scenarios"]["rna_adt"].update(grid_size=12, n_rna=100, n_adt=20)
+    config["methods"]["spami"]["params"]["epochs"] = 30
+    config["methods"]["spami"]["variants"] = {"default": {}}
+    config["methods"]["exits"] = {"module": "toy_methods:integrate_exit"}
+    config["methods"]["aborts"] = {"module": "toy_methods:integrate_abort"}
+    configfile = write_config(tmp_path / "config.yaml", config)
+    tables = ["scores", "cost", "morans_i", "attention"]
+    report = ["datasets/rna_adt-noise1-draw0/summary.md", "cost.md"]
+    result = snakemake(
+        tmp_path,
+        *(f"results/{name}.csv" for name in tables),
+        *(f"results/report/{name}" for name in report),
+        "--cores",
+        "2",
+        "--configfile",
+        str(configfile),
+        env={"PYTHONPATH": str(REPO / "tests" / "fixtures")},
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    scores = pd.read_csv(tmp_path / "results" / "scores.csv")
+    assert set(scores["method"]) == {"spami", "pca_concat", "exits", "aborts"}
+    scored = scores[scores["method"].isin(["spami", "pca_concat"])]
+    assert (scored["status"] == "ok").all() and scored["value"].notna().all()
+    reasons = {
+        "exits": "SystemExit: the method called sys.exit(3)",
+        "aborts": "the method's process was killed by signal SIGABRT (6)",
+    }
+    for method, reason in reasons.items():
+        cells = scores[scores["method"] == method]
+        assert len(cells) > 0 and (cells["status"] == "failed").all()
+        assert cells["value"].isna().all()
+        assert cells["reason"].str.startswith(reason).all(), cells["reason"].iloc[0]
+    cost = pd.read_csv(tmp_path / "results" / "cost.csv").set_index("method")
+    assert cost.loc["spami", "status"] == "ok" and cost.loc["aborts", "status"] == "failed"
+    summary = (tmp_path / "results/report/datasets/rna_adt-noise1-draw0/summary.md").read_text()
+    assert "aborts" in summary and "failed" in summary
+    assert (tmp_path / "results/report/cost.md").is_file()

@@ -7,29 +7,33 @@ from fastspami.errors import ConfigError
 
 # no torch: the standard library only
 from fastspami.model.presets import check_settings as check_spami_settings
+from fastspami.model.ranges import check_modality_names
 
 from fastspami.methods.registry import get_method
 
 SPAMI_MODULE = get_method("spami").entry
 
 
-def _check_spami_settings():
-    """A typo in SpaMI's settings stops the run here, naming method and variant: in a job it
-    would only mark that run's cells as not applicable."""
+def _check_method_settings():
+    """A typo or a value out of range in SpaMI's settings, and a modality named twice in
+    any method's, stops the run here, naming method and variant: in a job it would only
+    mark that run's cells as not applicable, or train something meaningless."""
     for dataset in DATASETS:
         for method, variant in runs_here(dataset):
-            if config["methods"][method]["module"] != SPAMI_MODULE:
-                continue
             where = SimpleNamespace(dataset=dataset, method=method, variant=variant)
+            params = method_params(where)
             try:
-                check_spami_settings(method_params(where))
+                for key in ("modalities", "exclude_modalities"):
+                    check_modality_names(key, params.get(key))
+                if config["methods"][method]["module"] == SPAMI_MODULE:
+                    check_spami_settings(params)
             except ConfigError as err:
                 raise ValueError(
                     f"methods.{method} (variant {variant}, dataset {dataset}): {err}"
                 ) from None
 
 
-_check_spami_settings()
+_check_method_settings()
 
 
 for batch in INTEGRATION_BATCHES:

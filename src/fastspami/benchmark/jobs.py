@@ -1,7 +1,10 @@
 """The benchmark workflow's steps, one function per Snakemake rule; scripts only call these.
 
-A method that fails never stops the benchmark. ``integrate_job`` catches the exception and
-writes, beside the integrated ``.h5mu`` (then the unchanged input), a status file
+A method that fails never stops the benchmark. Each integration of a batch runs in a
+child process of its own (``integrate_batch``, :mod:`fastspami._utils.child_process`), so a method
+that calls ``sys.exit``, aborts or segfaults ends only that child. ``integrate_job``
+catches the method's exception (``SystemExit`` included) and writes, beside the integrated
+``.h5mu`` (then the unchanged input), a status file
 
     {"status": "ok" | "failed" | "not_applicable" | "unavailable", "reason": str, ...}
 
@@ -13,28 +16,38 @@ every other method's results are still produced.
 - not_applicable: the method cannot take this input (ConfigError, NotApplicableError; e.g.
   SpatialGlue with three modalities, a single-modality variant naming an absent modality).
 - unavailable: a dependency is missing (MethodUnavailableError; e.g. R without Seurat).
-- failed: any other exception, and a method module that cannot be loaded (the traceback
-  is in the job's log).
+- failed: any other exception, a method module that cannot be loaded (the traceback
+  is in the job's log), and a process that ended before it could record its status (the
+  reason then names its exit code or signal, e.g. "killed by signal SIGABRT (6)"; its
+  ``.h5mu`` is a copy of the input).
+
+The batch job itself ends with exit status 0 once every run has its files, failed or
+not: Snakemake deletes the outputs of a job that fails, the finished runs' included, and
+would not score the dataset at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import math
 import os
+import shutil
+import sys
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from fastspami._utils.atomic import atomic_path
-from fastspami.benchmark.usage import measure_usage
+from fastspami._utils.child_process import ChildOutcome, can_fork, run_in_child
+from fastspami.benchmark.usage import current_rss_mb, measure_usage
 from fastspami.errors import ConfigError, MethodUnavailableError
 
 log = logging.getLogger(__name__)
@@ -73,8 +86,9 @@ JOB_KEYS = ("dataset", "scenario", "noise", "method", "variant", "seed")
 
 
 @contextlib.contextmanager
-def job_log(path: str | Path) -> Iterator[None]:
-    """Send logging, warnings, stdout and stderr of a job to its log file (appending)."""
+def job_log(path: str | Path) -> Iterator[IO[str]]:
+    """Send logging, warnings, stdout and stderr of a job to its log file (appending);
+    yields the open log."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", buffering=1) as stream:
         handler = logging.StreamHandler(stream)
@@ -87,7 +101,7 @@ def job_log(path: str | Path) -> Iterator[None]:
             stream.write(f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']}\n")
         try:
             with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
-                yield
+                yield stream
         except BaseException:
             stream.write(traceback.format_exc())
             raise
@@ -109,6 +123,8 @@ def failure_status(err: BaseException) -> dict[str, str]:
     else:
         status = FAILED
     message = " ".join(str(err).split()) or "(no message)"
+    if isinstance(err, SystemExit):  # mofapy2 exits on input it cannot take
+        message = f"the method called sys.exit({err.code!r})"
     if len(message) > 300:
         message = message[:297] + "..."
     return {
@@ -197,9 +213,11 @@ def integrate_job(
     """Run one method on one dataset; write the integrated .h5mu and its status JSON.
 
     Reading the input is outside the guard: a broken input file fails the job loudly, as
-    it would fail every method alike. Everything the method does is inside it. The status
-    holds the method's own ``seconds`` and the run's ``usage`` (reading, method and writing:
-    wall and CPU seconds, peak RSS; see :mod:`fastspami.benchmark.usage`).
+    it would fail every method alike. Everything the method does is inside it, and a
+    method's ``sys.exit`` is caught like an exception (``KeyboardInterrupt`` is not: in a
+    batch's child process, :func:`integrate_batch` records it). The status holds the
+    method's own ``seconds`` and the run's ``usage`` (reading, method and writing: wall and
+    CPU seconds, peak RSS; see :mod:`fastspami.benchmark.usage`).
     """
     from fastspami.data.contract import read_mudata, write_mudata
     from fastspami.methods.contract import load_method, store_result
@@ -225,7 +243,7 @@ def integrate_job(
             )
             result.check(mdata.n_obs)
             store_result(result, mdata)
-        except Exception as err:  # a failing method marks its cells, it never stops the benchmark
+        except (Exception, SystemExit) as err:  # a failing method marks its cells only
             log.error("integration failed:\n%s", traceback.format_exc())
             status.update(failure_status(err))
             if integrate is None and status["status"] == NOT_APPLICABLE:
@@ -259,32 +277,121 @@ def integrate_batch(
     *,
     seed: int,
     device: str,
+    isolate: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Run several integrations of one dataset and seed, one after the other, in this process.
+    """Run several integrations of one dataset and seed, one after the other.
 
     runs: per integration its ``module``, ``params``, ``threads`` and ``job`` identity (as
     :func:`integrate_job` takes them); outputs: per integration its (.h5mu, status JSON,
-    log) paths. One interpreter start and one import of the scientific stack serve them
-    all: on small data these cost more than the integrations. Each run is seeded by its
-    method, writes its own files and log, and has its own cost in its status.
+    log) paths. The method modules are imported once, here; each integration then runs in
+    a child process forked from this one (``isolate``, default: where fork is available),
+    which starts with those imports: one interpreter start and one import of the
+    scientific stack serve them all (on small data these cost more than the integrations),
+    and a method that exits or crashes its process fails only its own run
+    (:func:`integrate_isolated`). Each run is seeded by its method, writes its own files
+    and log, and has its own cost in its status.
     """
+    isolate = can_fork() if isolate is None else isolate
+    if isolate:
+        preload_methods(run["module"] for run in runs)
     statuses = []
     for run, (h5mu, status, log_path) in zip(runs, outputs, strict=True):
-        with job_log(log_path):
-            statuses.append(
-                integrate_job(
-                    in_path,
-                    h5mu,
-                    status,
-                    module=run["module"],
-                    params=run["params"],
-                    seed=seed,
-                    threads=run["threads"],
-                    device=device,
-                    job=run["job"],
-                )
-            )
+        job = {
+            "module": run["module"],
+            "params": run["params"],
+            "seed": seed,
+            "threads": run["threads"],
+            "device": device,
+            "job": run["job"],
+        }
+        with job_log(log_path) as stream:
+            if isolate:
+                statuses.append(integrate_isolated(in_path, h5mu, status, stream, **job))
+            else:
+                statuses.append(integrate_job(in_path, h5mu, status, **job))
     return statuses
+
+
+def preload_methods(modules: Iterable[str]) -> None:
+    """Import the method modules (``'package.module:function'``) in this process, and what
+    the spami modules they use list in ``LAZY_IMPORTS`` (modules they import on first use,
+    such as scanpy), so that the child of each run starts with them. A module that fails
+    to import is left to its run, which fails with the error (only a module whose import
+    crashes the interpreter takes the batch down)."""
+    for name in dict.fromkeys(spec.partition(":")[0] for spec in modules):
+        _try_import(name)
+    loaded = [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "spami"]
+    for module in loaded:
+        for lazy in getattr(module, "LAZY_IMPORTS", ()):
+            _try_import(lazy)
+
+
+def _try_import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - its run reports it, in its own log
+        return None
+
+
+def integrate_isolated(
+    in_path: str | Path,
+    out_h5mu: str | Path,
+    out_status: str | Path,
+    stream: IO[str],
+    **job: Any,
+) -> dict[str, Any]:
+    """:func:`integrate_job` in a child process whose output goes to ``stream`` (the run's
+    log); returns its status.
+
+    Where the child ends without its status file (an exit, an abort, a segfault, a kill),
+    the run is recorded here as failed with the reason (exit code or signal), its cost as
+    the child's, and the unchanged input as its ``.h5mu``: the files Snakemake expects
+    exist, and the other runs of the batch go on.
+    """
+    Path(out_status).unlink(missing_ok=True)  # only the child's own status counts
+    start_rss = current_rss_mb()
+    outcome = run_in_child(
+        lambda: integrate_job(in_path, out_h5mu, out_status, **job), output_fd=stream.fileno()
+    )
+    if outcome.ok and Path(out_status).is_file():
+        return read_json(out_status)
+    status = _ended_without_status(job, outcome, start_rss)
+    log.error("integration failed: %s", status["reason"])
+    with atomic_path(out_h5mu) as tmp:
+        shutil.copyfile(in_path, tmp)
+    write_json(status, out_status)
+    log.info("status: %s %s (%s)", status["status"], status["reason"], status["usage"])
+    return status
+
+
+def _ended_without_status(
+    job: Mapping[str, Any], outcome: ChildOutcome, start_rss: float
+) -> dict[str, Any]:
+    """The status of a run whose process ended before it recorded one."""
+    if outcome.error:  # an exception outside integrate_job's guard (KeyboardInterrupt, ...)
+        reason = f"the method's process {outcome.describe()}"
+        exception = outcome.error_type
+    else:
+        reason = f"the method's process {outcome.describe()} before it could record a result"
+        exception = outcome.describe().split()[-2] if outcome.signal else "exit"
+    return {
+        **job["job"],
+        "module": job["module"],
+        "params": dict(job["params"]),
+        "status": FAILED,
+        "reason": reason[:300],
+        "exception": exception,
+        "seconds": round(outcome.s, 3),
+        "usage": {
+            "s": round(outcome.s, 3),
+            "cpu_s": round(outcome.cpu_s, 3),
+            # the child's address space began as a copy of this process's
+            "max_rss_mb": round(max(outcome.max_rss_mb, start_rss), 3),
+            "start_rss_mb": round(start_rss, 3),
+        },
+    }
 
 
 # ---------------------------------------------------------------- cluster

@@ -16,10 +16,13 @@ default of mudata), so modality obs columns are not copied into the MuData's obs
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,8 @@ from anndata import AnnData
 from mudata import MuData
 
 from fastspami._utils.atomic import atomic_path
-from fastspami.errors import InputDataError
+from fastspami._utils.child_process import can_fork, run_in_child
+from fastspami.errors import InputDataError, OutputPathError
 
 MODALITY_KINDS = ("rna", "adt", "atac")
 
@@ -206,6 +210,32 @@ def _check_counts(adata: AnnData, mod: str, where: str, require_counts: bool) ->
         )
 
 
+def _check_signal(adata: AnnData, mod: str, where: str) -> None:
+    """Refuse a modality whose spots all hold the same counts (all zero, or one profile):
+    it carries no information, yet an integration would weight it like the others."""
+    counts = counts_matrix(adata)
+    if adata.n_obs < 2:
+        return
+    if sp.issparse(counts):
+        low = counts.min(axis=0).toarray().ravel()
+        high = counts.max(axis=0).toarray().ravel()
+    else:
+        low = np.full(adata.n_vars, np.inf)
+        high = np.full(adata.n_vars, -np.inf)
+        for block in _value_blocks(counts):
+            low = np.minimum(low, block.min(axis=0))
+            high = np.maximum(high, block.max(axis=0))
+    if np.any(low != high):
+        return
+    what = "no counts at all (every value is 0)" if not high.any() else "the same counts"
+    raise InputDataError(
+        f"{where}modality {mod!r} has no signal: every spot has {what} in "
+        f"{_counts_location(adata)}. Integrating it would give a constant input a weight. "
+        f"Store its real counts, or remove it from the file (del mdata.mod[{mod!r}]; "
+        "mdata.update(); then write it again)."
+    )
+
+
 def _check_spot_names(mdata: MuData, where: str) -> pd.Index:
     mods = list(mdata.mod)
     reference = mdata.mod[mods[0]].obs_names
@@ -273,7 +303,8 @@ def validate_mudata(
 
     Checks: at least one modality; no empty modality; unique spot names, identical and in
     the same order in every modality; coordinates present, (n_spots, 2) and finite; counts
-    finite and >= 0; at least ``k + 1`` spots (the kNN graph needs k neighbours). Warns
+    finite and >= 0; no modality whose spots all hold the same counts (all zero, say): it
+    has no signal; at least ``k + 1`` spots (the kNN graph needs k neighbours). Warns
     (does not fail) when counts are non-integer (``require_counts``) and when spots share
     coordinates (the kNN graph then breaks ties by spot index). ``source`` (a file name)
     prefixes every message.
@@ -297,6 +328,7 @@ def validate_mudata(
     coords = _check_spatial(mdata, n_spots, where)
     for mod, adata in mdata.mod.items():
         _check_counts(adata, mod, where, require_counts)
+        _check_signal(adata, mod, where)
     n_duplicated = int(pd.DataFrame(coords).duplicated().sum())
     if n_duplicated:
         warnings.warn(
@@ -444,13 +476,18 @@ def read_mudata(
             f"{path}: no such file. Check the path, or run the step that makes this dataset."
         )
     try:
-        with mudata.set_options(pull_on_update=False), warnings.catch_warnings():
+        with (
+            mudata.set_options(pull_on_update=False),
+            warnings.catch_warnings(),
+            _integer_axis_arrays_readable(),
+        ):
             warnings.simplefilter("ignore", FutureWarning)
             mdata = mudata.read_h5mu(path)
     except Exception as err:  # h5py/anndata raise many types for a broken file
         raise InputDataError(
             f"{path}: cannot be read as a MuData .h5mu file ({type(err).__name__}: {err}). "
-            "Re-create it with fastspami.data.contract.write_mudata or mudata's MuData.write."
+            "The file may be truncated (an interrupted copy or download) or not an .h5mu "
+            "file at all: copy or download it again, or re-create it from its source data."
         ) from err
     prepare_mudata(mdata, k=k, kinds=kinds, source=str(path))
     return mdata
@@ -478,6 +515,52 @@ def prepare_mudata(
     mdata.uns["modality_kinds"] = resolved
 
 
+@contextlib.contextmanager
+def _integer_axis_arrays_readable() -> Iterator[None]:
+    """Let mudata 0.3 read a file whose MuData-level obsm/varm holds integer arrays.
+
+    mudata builds the MuData it read by reordering each obsm/varm array to its spot order
+    and then setting the rows of spots missing from it to NaN (``_update_attr``:
+    ``mx[index_order == -1] = np.nan``). NumPy refuses NaN in an integer array even when
+    no row is selected, so such a file cannot be read ("cannot convert float NaN to
+    integer"), though mudata wrote it; ``sc.read_visium`` stores coordinates as int64. Here
+    integer arrays are kept aside while mudata builds the object and put back after,
+    reordered by spot name as mudata would (a spot missing from the file's order, which
+    no file mudata wrote has, turns the array into floats with NaN there, as mudata
+    would have). Values and dtypes are kept as written.
+    """
+    original = MuData.__dict__["_init_from_dict_"]
+
+    def init_from_dict(cls: type[MuData], **content: Any) -> MuData:
+        kept: dict[tuple[str, str], tuple[np.ndarray, pd.Index | None]] = {}
+        for attr, names in (("obsm", "obs"), ("varm", "var")):
+            arrays = content.get(attr) or {}
+            for key in [k for k, v in arrays.items() if _is_integer_array(v)]:
+                frame = content.get(names)
+                kept[attr, key] = (arrays.pop(key), getattr(frame, "index", None))
+        built = original.__func__(cls, **content)
+        for (attr, key), (values, order) in kept.items():
+            now = built.obs_names if attr == "obsm" else built.var_names
+            positions = np.arange(len(now)) if order is None else order.get_indexer(now)
+            if (positions >= 0).all():
+                getattr(built, attr)[key] = values[positions]
+            else:
+                filled = values[np.maximum(positions, 0)].astype(np.float64)
+                filled[positions < 0] = np.nan
+                getattr(built, attr)[key] = filled
+        return built
+
+    MuData._init_from_dict_ = classmethod(init_from_dict)
+    try:
+        yield
+    finally:
+        MuData._init_from_dict_ = original
+
+
+def _is_integer_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind in "iu"
+
+
 def _stringify_object_columns(frame: pd.DataFrame) -> None:
     """Turn object columns into categoricals of strings (h5 cannot store mixed objects)."""
     for column in frame.columns:
@@ -496,10 +579,51 @@ def write_mudata(mdata: MuData, path: str | os.PathLike) -> None:
         frames += [adata.obs, adata.var]
     for frame in frames:
         _stringify_object_columns(frame)
-    with (
-        atomic_path(path) as tmp,
-        mudata.set_options(pull_on_update=False),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore", FutureWarning)
-        mdata.write(tmp)
+    with atomic_path(path) as tmp:
+        _write_h5mu(mdata, tmp, Path(path))
+
+
+def _write_h5mu(mdata: MuData, tmp: Path, path: Path) -> None:
+    """``mdata.write(tmp)``, in a child process where one can be forked.
+
+    h5py (3.16, HDF5 1.14) crashes the process with a segmentation fault, after a dozen
+    tracebacks, when the disk fills up during a write; in a child that crash is reported
+    as an OutputPathError naming ``path`` and the cause, and the caller lives on to remove
+    the temporary file (``atomic_path``). Where no child can be forked the write runs
+    here, and an OSError it raises becomes an OutputPathError alike.
+    """
+
+    def write() -> None:
+        with mudata.set_options(pull_on_update=False), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            mdata.write(tmp)
+
+    outcome = None
+    if can_fork():
+        with contextlib.suppress(OSError):  # no fork (e.g. out of memory): write here
+            outcome = run_in_child(write, quiet=True)
+    if outcome is None:
+        try:
+            write()
+        except OSError as err:
+            raise _write_error(path, f"{type(err).__name__}: {err}", err.errno) from None
+        return
+    if not outcome.ok:
+        cause = outcome.error or f"the writing process {outcome.describe()}"
+        raise _write_error(path, cause, outcome.errno, crashed=outcome.signal is not None)
+
+
+def _write_error(
+    path: Path, cause: str, code: int | None, crashed: bool = False
+) -> OutputPathError:
+    """The error of a failed write of ``path``; a full disk is said so, with the space left."""
+    free_mb = shutil.disk_usage(path.parent).free / 1024**2 if path.parent.is_dir() else None
+    full = code == errno.ENOSPC or "No space left" in cause
+    if crashed and free_mb is not None and free_mb < 64:  # HDF5 crashes on ENOSPC
+        full = True
+    if full and free_mb is not None:
+        return OutputPathError(
+            f"{path}: could not be written (No space left on device: {free_mb:.0f} MB free "
+            f"in {path.parent}); no partial file was left. Free some space and run again."
+        )
+    return OutputPathError(f"{path}: could not be written ({cause}); no partial file was left.")

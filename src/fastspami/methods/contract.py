@@ -88,12 +88,14 @@ def store_result(
     ``obsm['X_<key>_<modality>']``, attention to ``obsm['<key>_attention']`` (a DataFrame
     whose columns are the modality names), reconstructions to the modality's
     ``obsm['<key>_reconstruction']``, and ``uns['<key>']`` keeps the rest, with the call's
-    ``params`` and the package ``version``.
+    ``params`` and the package ``version``. The outputs of an earlier run under the same
+    key are removed first (:func:`remove_result`).
     """
     from fastspami import __version__
 
     embedding_key = key_added or f"X_{result.method}"
     key = embedding_key.removeprefix("X_")
+    remove_result(mdata, key)  # a new run replaces every output of the previous one
     mdata.obsm[embedding_key] = np.asarray(result.embedding, dtype=np.float32)
     for mod, emb in result.modality_embeddings.items():
         mdata.obsm[f"{embedding_key}_{mod}"] = np.asarray(emb, dtype=np.float32)
@@ -118,3 +120,22 @@ def store_result(
         uns["params"] = {k: v for k, v in params.items() if v is not None}
     mdata.uns[key] = uns
     return mdata
+
+
+def remove_result(mdata: Any, method: str) -> None:
+    """Delete what :func:`store_result` wrote for ``method`` (in place): a run on fewer
+    modalities, or without attention, must not leave the previous run's outputs beside its
+    own. Only the exact keys are removed (per-modality embeddings by modality name), so
+    another method whose name starts the same keeps its outputs."""
+    keys = [f"X_{method}", f"{method}_attention", *(f"X_{method}_{m}" for m in mdata.mod)]
+    for key in keys:
+        if key in mdata.obsm:
+            del mdata.obsm[key]
+    if f"{method}_connectivities" in mdata.obsp:
+        del mdata.obsp[f"{method}_connectivities"]
+    mdata.uns.pop(method, None)
+    for adata in mdata.mod.values():
+        for key in (f"{method}_reconstruction", f"{method}_reconstruction_genes"):
+            if key in adata.obsm:
+                del adata.obsm[key]
+        adata.uns.pop(f"{method}_reconstruction_genes", None)

@@ -23,12 +23,25 @@ from typing import Any
 import numpy as np
 
 from fastspami.data.contract import spatial_coordinates
-from fastspami.errors import ConfigError
+from fastspami.errors import ConfigError, InputDataError
 from fastspami.methods.contract import IntegrationResult
 from fastspami.model.presets import PREPROCESS_KEYS, SpaMIConfig, get_preset
-from fastspami.model.train import fit_spami
+from fastspami.model.ranges import (
+    PREPROCESS_RANGES,
+    SWITCH_RANGES,
+    check_modality_names,
+    check_ranges,
+    check_run_options,
+)
+from fastspami.model.train import fit_spami, resolve_device
 from fastspami.pp.graph import shuffle_coordinates as shuffled
 from fastspami.pp.preprocess import ModalityFeatures, preprocess_mudata, resolve_kinds
+
+# Modules integrate() imports on first use (fastspami._kernels.fused compiles its kernels with Numba,
+# tiled training needs fastspami.model.tiling): a workflow batch imports them once, before it forks a
+# process per run (fastspami.benchmark.jobs.preload_methods), instead of once per run (0.6 s).
+# Not scanpy (1.1 s): only data with more genes than n_top_genes need it.
+LAZY_IMPORTS = ("numba", "fastspami.model.tiling")
 
 
 def select_modalities(names: list[str], wanted: Any) -> list[str]:
@@ -36,6 +49,7 @@ def select_modalities(names: list[str], wanted: Any) -> list[str]:
     if wanted is None:
         return list(names)
     items = wanted if isinstance(wanted, list | tuple) else [wanted]
+    check_modality_names("modalities", items)
     chosen = []
     for item in items:
         if isinstance(item, int) and not isinstance(item, bool):
@@ -63,8 +77,16 @@ def integrate(
     progress: bool = True,
     **settings: Any,
 ) -> IntegrationResult:
-    """Preprocess ``mdata``, train SpaMI and return its embeddings, attention and reconstructions."""
+    """Preprocess ``mdata``, train SpaMI and return its embeddings, attention and reconstructions.
+
+    Every setting is checked before any work (fastspami.model.ranges): a value out of its
+    range, an unknown device or CUDA that torch cannot use raises ConfigError.
+    """
+    check_run_options(seed=seed, threads=threads, device=device)
+    check_ranges({"shuffle_coordinates": shuffle_coordinates, "progress": progress}, SWITCH_RANGES)
+    check_modality_names("exclude_modalities", exclude_modalities)
     prep = {key: settings.pop(key) for key in PREPROCESS_KEYS if key in settings}
+    check_ranges(prep, PREPROCESS_RANGES)
     used = select_modalities(list(mdata.mod), modalities)
     if exclude_modalities is not None:
         dropped = set(select_modalities(list(mdata.mod), exclude_modalities))
@@ -74,11 +96,14 @@ def integrate(
     kind_of = resolve_kinds(mdata, kinds)
     used_kinds = [kind_of[name] for name in used]
     config: SpaMIConfig = get_preset(preset, kinds=used_kinds).with_overrides(**settings)
+    config.loss_weights(len(used))  # a count that does not fit, or no loss left: now, not later
+    resolve_device(device)  # 'cuda' where torch has none: now, not after preprocessing
     prep = {**config.preprocess, **prep}
 
     started = time.perf_counter()
     features = preprocess_mudata(mdata, kinds=kind_of, seed=seed, **prep)
     features = {name: features[name] for name in used}
+    _refuse_constant(features)
     coords = spatial_coordinates(mdata)
     if shuffle_coordinates:
         coords = shuffled(coords, seed)
@@ -116,6 +141,22 @@ def integrate(
     )
     result.check(mdata.n_obs)
     return result
+
+
+def _refuse_constant(features: dict[str, ModalityFeatures]) -> None:
+    """An InputDataError for a modality whose preprocessed spots are all alike (spots that
+    differ only in depth: normalization makes them one profile): attention would weight
+    a constant input. float32 arithmetic leaves differences of ~1e-6 of the values there."""
+    for name, feat in features.items():
+        x = np.asarray(feat.X, dtype=np.float64)
+        spread = float(np.max(x.max(axis=0) - x.min(axis=0))) if x.size else 0.0
+        if spread <= 1e-5 * max(1.0, float(np.abs(x).max(initial=0.0))):
+            raise InputDataError(
+                f"modality {name!r} has no signal after preprocessing: every spot has the "
+                "same profile (its spots differ at most in depth, which normalization "
+                "removes). Leave it out (modalities=[...] in Python, --modalities on the "
+                "command line) or check its counts."
+            )
 
 
 def _gene_space(

@@ -7,6 +7,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastspami.errors import ConfigError
+from fastspami.model.ranges import (
+    CONFIG_RANGES,
+    PREPROCESS_RANGES,
+    SWITCH_RANGES,
+    check_modality_names,
+    check_ranges,
+    check_weights,
+)
 
 INPUT_SCALINGS = ("none", "block", "standardize")
 # What fastspami.methods.spami_method.integrate takes besides SpaMIConfig's fields.
@@ -77,6 +85,11 @@ class SpaMIConfig:
         _check_choice("input_scaling", self.input_scaling, INPUT_SCALINGS)
         _check_choice("reconstruction_scaling", self.reconstruction_scaling, RECON_SCALINGS)
         _check_choice("fusion", self.fusion, FUSIONS)
+        # Ranges too: a nonsense value (epochs 0, lr <= 0, all-zero weights) would otherwise
+        # train something meaningless and be scored as if it were SpaMI.
+        check_ranges({name: getattr(self, name) for name in CONFIG_RANGES}, CONFIG_RANGES)
+        check_weights(self.weights)
+        _check_preprocess(self.preprocess)
 
     def with_overrides(self, **overrides: Any) -> SpaMIConfig:
         """A copy with the given fields replaced; unknown names raise ConfigError."""
@@ -89,6 +102,7 @@ class SpaMIConfig:
         if overrides.get("weights") is not None:
             # null entries keep the preset's value, so an ablation such as "no cosine loss"
             # ([null, null, null, null, 0]) works on top of every dataset's preset.
+            check_weights(overrides["weights"], allow_null=True)
             given = list(overrides["weights"])
             base = list(self.weights)
             if len(given) == len(base):
@@ -102,7 +116,20 @@ class SpaMIConfig:
         return replace(self, **clean)
 
     def loss_weights(self, n_modalities: int) -> tuple[list[float], list[float], float]:
-        """(contrastive weights per modality, reconstruction weights per modality, cosine)."""
+        """(contrastive weights per modality, reconstruction weights per modality, cosine).
+
+        Raises ConfigError where the count does not fit ``n_modalities`` or where every
+        weight that applies is 0 (with one modality the cosine loss does not apply).
+        """
+        csl, rec, cos = self._split_weights(n_modalities)
+        if not any(w > 0 for w in [*csl, *rec, *([cos] if n_modalities > 1 else [])]):
+            raise ConfigError(
+                f"weights {list(self.weights)} leave no loss to train with {n_modalities} "
+                "modality(ies): every weight that applies is 0. Give one of them a weight > 0."
+            )
+        return csl, rec, cos
+
+    def _split_weights(self, n_modalities: int) -> tuple[list[float], list[float], float]:
         w = list(self.weights)
         m = n_modalities
         if len(w) == 2 * m + 1:
@@ -115,6 +142,19 @@ class SpaMIConfig:
             f"Got {len(w)} loss weights for {m} modalities; give 5 (w1..w5) or 2M + 1 = "
             f"{2 * m + 1} (contrastive per modality, reconstruction per modality, cosine)."
         )
+
+
+def _check_preprocess(preprocess: Any) -> None:
+    if not isinstance(preprocess, Mapping):
+        raise ConfigError(
+            f"preprocess must be a mapping of {list(PREPROCESS_KEYS)}, got {preprocess!r}."
+        )
+    unknown = sorted(set(preprocess) - set(PREPROCESS_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown preprocessing setting(s) {unknown}; known: {list(PREPROCESS_KEYS)}."
+        )
+    check_ranges(preprocess, PREPROCESS_RANGES)
 
 
 PRESETS: dict[str, SpaMIConfig] = {
@@ -174,7 +214,9 @@ def get_preset(name: str, kinds: Iterable[str] | None = None) -> SpaMIConfig:
 
 def check_settings(settings: Mapping[str, Any]) -> None:
     """Raise ConfigError for settings SpaMI's ``integrate`` would refuse: an unknown name (a
-    typo), an unknown preset or choice, loss weights with nulls but not the preset's length.
+    typo), an unknown preset or choice, a value out of its range (fastspami.model.ranges:
+    epochs 0, lr <= 0, negative or all-zero weights, ...), loss weights with nulls but not
+    the preset's length, a modality named twice.
 
     Light (no torch): the workflow calls it on every method's settings at parse time, so a
     typo stops the run before any job starts instead of marking the cells as not applicable.
@@ -183,5 +225,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ConfigError(f"Unknown SpaMI setting(s) {unknown}; known settings: {sorted(known)}.")
+    check_ranges(settings, {**PREPROCESS_RANGES, **SWITCH_RANGES})
+    for name in ("modalities", "exclude_modalities"):
+        check_modality_names(name, settings.get(name))
     fields = {k: v for k, v in settings.items() if k in SpaMIConfig.__dataclass_fields__}
     get_preset(settings.get("preset", "simulated")).with_overrides(**fields)

@@ -20,6 +20,7 @@ from fastspami.model.losses import LossWeights, loss_terms
 from fastspami.model.module import SpaMIModule, read_outputs
 from fastspami.model.operators import GraphOperators
 from fastspami.model.presets import SpaMIConfig
+from fastspami.model.ranges import check_device
 
 if TYPE_CHECKING:
     from fastspami.model.tiling import Tile
@@ -76,12 +77,28 @@ def _use_deterministic_kernels() -> None:
 
 
 def resolve_device(device: str) -> torch.device:
-    """'cuda' when asked for and available (else a warning and CPU); 'cpu' otherwise."""
-    if device.startswith("cuda"):
-        if torch.cuda.is_available():
-            return torch.device(device)
-        log.warning("CUDA was asked for but is not available; training on the CPU.")
-    return torch.device("cpu")
+    """The torch device for 'cpu', 'cuda' or 'cuda:N'.
+
+    Anything else, and CUDA where this torch cannot use it (a CPU build, no GPU or driver,
+    N beyond the GPUs it sees), raises ConfigError: training quietly on the CPU instead
+    would record a GPU run that never happened.
+    """
+    check_device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r}: this torch ({torch.__version__}) sees no CUDA GPU "
+            "(torch.cuda.is_available() is False: a CPU build of torch, or no GPU or driver). "
+            "Use device 'cpu', or install a CUDA build of torch (README, 'GPU')."
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {device!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), "
+            f"numbered from 0; use 'cuda:0' to 'cuda:{torch.cuda.device_count() - 1}'."
+        )
+    return torch.device(device)
 
 
 def build_module(input_dims: list[int], config: SpaMIConfig) -> SpaMIModule:
@@ -247,7 +264,7 @@ def _check_finite(values: dict[str, float], epoch: int, lr: float) -> None:
         detail = ", ".join(f"{n}={v:.4g}" for n, v in values.items())
         raise TrainingDivergedError(
             f"SpaMI's loss became non-finite at epoch {epoch + 1} ({detail}). "
-            f"Lower the learning rate (now {lr:g}, e.g. --lr {lr / 10:g}) "
+            f"Lower the learning rate (lr, now {lr:g}; e.g. {lr / 10:g}) "
             "or check the input for extreme values."
         )
 

@@ -104,7 +104,8 @@ def _empty_spots(counts: sp.csr_matrix, name: str, what: str) -> np.ndarray:
 def _no_features_left(name: str, what: str, threshold: str) -> InputDataError:
     return InputDataError(
         f"Modality {name!r}: no {what} left after filtering ({threshold}); lower that "
-        "threshold or check that the modality holds raw counts."
+        "threshold (a setting of integrate() and of the workflow's params) or check that "
+        "the modality holds raw counts."
     )
 
 
