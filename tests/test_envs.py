@@ -33,6 +33,7 @@ REQUIRED = {
     "seurat": {"rpy2", "r-seurat", "r-mclust", "r-base", "numpy", "scipy", "anndata", "mudata"},
     "mofa": {"mofapy2", "numpy", "scipy", "anndata", "mudata", "scanpy"},
     "spatialglue": {"spatialglue", "torch", "torch_geometric", "scanpy", "scikit-misc"},
+    "spami_reference": {"spami", "episcanpy", "pot", "torch", "torch_geometric", "scanpy"},
     "report": {"matplotlib", "scanpy", "pandas", "mudata"},
 }
 

@@ -62,6 +62,7 @@ METRIC_LABELS = {
 }
 METHOD_LABELS = {
     "spami": "SpaMI",
+    "spami_reference": "SpaMI (authors' code)",
     "spatialglue": "SpatialGlue",
     "mofa": "MOFA+",
     "seurat": "Seurat WNN",
@@ -72,6 +73,7 @@ METHOD_LABELS = {
 }
 METHOD_COLOURS = {
     "spami": "#d62728",
+    "spami_reference": "#ff9896",
     "spatialglue": "#1f77b4",
     "mofa": "#2ca02c",
     "seurat": "#9467bd",
