@@ -43,6 +43,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from spami import __version__
+    from spami.bench_reference import REFERENCE_MAX_N
     from spami.presets import FUSIONS, PRESETS
     from spami.simulate import SCENARIOS
 
@@ -143,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="train on random features of these widths (e.g. 50 30) instead of the simulation",
     )
+    bench.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time the authors' SpaMI package (PyPI SpaMI 1.0.0) at each size, right "
+        "after ours on the same features and threads; adds its times, peak memory, speedup "
+        "and memory_ratio to scaling.csv",
+    )
+    bench.add_argument(
+        "--reference-max-n",
+        type=int,
+        default=REFERENCE_MAX_N,
+        help="largest N the authors' code runs at (its matrices are dense N x N)",
+    )
     bench.add_argument("--full-epochs", type=int, default=1000, help="0 skips full training")
     bench.add_argument("--full-max-n", type=int, default=100000, help="largest N trained fully")
     bench.add_argument("--tile-spots", type=int, help="train on tiles of about this many spots")
@@ -167,6 +181,10 @@ def run_bench(args: argparse.Namespace) -> None:
     from spami.bench import run_compare_tiled, run_scaling
 
     if args.compare_tiled:
+        if args.reference:
+            raise SpamiError(
+                "--reference times the scaling runs; it does not go with --compare-tiled"
+            )
         if not args.tile_spots or args.full_epochs < 1:
             raise SpamiError("--compare-tiled needs --tile-spots and --full-epochs of at least 1")
         path = run_compare_tiled(
@@ -190,6 +208,8 @@ def run_bench(args: argparse.Namespace) -> None:
         epochs_timed=args.epochs_timed,
         feature_dims=args.feature_dims,
         malloc_mmap_threshold=args.malloc_mmap_threshold,
+        reference=args.reference,
+        reference_max_n=args.reference_max_n,
     )
     print(f"wrote {path}")
 
