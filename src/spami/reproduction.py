@@ -214,7 +214,7 @@ def reproduction_figure(
         ax.set_xticks(x, shown["group"], rotation=30, ha="right")
         ax.set_ylabel(label)
     ax_s.set_yscale("log")
-    ax_mb.legend(fontsize=6)
+    ax_mb.legend(fontsize=6, loc="lower right")
     fig.suptitle(title)
     return fig
 
