@@ -40,7 +40,12 @@ REQUIRED = {
 
 def _requirements() -> dict[str, str]:
     pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    lines = [
+        line
+        for name in ("requirements.txt", "requirements-reference.txt")
+        for line in (REPO / name).read_text().splitlines()
+    ]
+    for line in lines:
         line = line.split("#")[0].strip()
         if line:
             name, _, version = line.partition("==")
