@@ -31,11 +31,12 @@ system-deps:
 # it finds elsewhere (PyPI, or a local wheel directory of its configuration).
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-reference.txt pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --retries 1 --extra-index-url $(TORCH_INDEX) $$(grep '^torch==' requirements.txt)
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements-reference.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

@@ -84,6 +84,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from fastspami import __version__
+    from fastspami.benchmark.bench_reference import REFERENCE_MAX_N
     from fastspami.data.simulate import PATTERNS, SCENARIOS
     from fastspami.model.presets import FUSIONS, PRESETS
 
@@ -208,6 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on random features of these widths (e.g. 50 30) instead of the simulation",
     )
     bench.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time the authors' SpaMI package (PyPI SpaMI 1.0.0) at each size, right "
+        "after ours on the same features and threads; adds its times, peak memory, speedup "
+        "and memory_ratio to scaling.csv",
+    )
+    bench.add_argument(
+        "--reference-max-n",
+        type=_in_range(Range("integer", low=36)),
+        default=REFERENCE_MAX_N,
+        help="largest N the authors' code runs at (its matrices are dense N x N)",
+    )
+    bench.add_argument(
         "--full-epochs",
         type=_in_range(Range("integer", low=0)),
         default=1000,
@@ -245,10 +259,16 @@ def run_bench(args: argparse.Namespace) -> None:
     from fastspami._utils.output_paths import check_output_folder
     from fastspami.benchmark.scaling import run_compare_tiled, run_scaling
 
+    if args.compare_tiled and args.reference:
+        raise SpamiError("--reference times the scaling runs; it does not go with --compare-tiled")
+    if args.compare_tiled and (not args.tile_spots or args.full_epochs < 1):
+        raise SpamiError("--compare-tiled needs --tile-spots and --full-epochs of at least 1")
+    if args.reference:  # the authors' package must import before anything is measured
+        from fastspami.methods.spami_reference_compat import load_reference
+
+        load_reference()
     check_output_folder(args.out)  # before the hours of timing, not after
     if args.compare_tiled:
-        if not args.tile_spots or args.full_epochs < 1:
-            raise SpamiError("--compare-tiled needs --tile-spots and --full-epochs of at least 1")
         path = run_compare_tiled(
             args.sizes,
             args.out,
@@ -270,6 +290,8 @@ def run_bench(args: argparse.Namespace) -> None:
         epochs_timed=args.epochs_timed,
         feature_dims=args.feature_dims,
         malloc_mmap_threshold=args.malloc_mmap_threshold,
+        reference=args.reference,
+        reference_max_n=args.reference_max_n,
     )
     print(f"wrote {path}")
 

@@ -35,13 +35,19 @@ REQUIRED = {
     "seurat": {"rpy2", "r-seurat", "r-mclust", "r-base", "numpy", "scipy", "anndata", "mudata"},
     "mofa": {"mofapy2", "numpy", "scipy", "anndata", "mudata", "scanpy"},
     "spatialglue": {"spatialglue", "torch", "torch_geometric", "scanpy", "scikit-misc"},
+    "spami_reference": {"spami", "episcanpy", "pot", "torch", "torch_geometric", "scanpy"},
     "report": {"matplotlib", "scanpy", "pandas", "mudata"},
 }
 
 
 def _requirements() -> dict[str, str]:
     pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    lines = [
+        line
+        for name in ("requirements.txt", "requirements-reference.txt")
+        for line in (REPO / name).read_text().splitlines()
+    ]
+    for line in lines:
         line = line.split("#")[0].strip()
         if line:
             name, _, version = line.partition("==")

@@ -197,6 +197,22 @@ def test_a_scenario_can_have_its_own_noise_levels(tmp_path):
     assert "simulation/comp/metric_vs_noise.png" not in output
 
 
+def test_reproduction_panel_only_where_both_spamis_run(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    result = dry_run(tmp_path, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "report/reproduction.png" not in result.stdout + result.stderr
+    config["methods"]["spami_reference"] = {
+        "module": "fastspami.methods.spami_reference:integrate",
+        "env": "spami_reference",
+        "params": {"epochs": 5},
+    }
+    result = dry_run(tmp_path, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _planned_jobs(result)["report_reproduction"] == 1
+    assert _planned_jobs(result)["integrate_spami_reference"] == 1  # a conda env of its own
+
+
 def test_lint_is_clean():
     result = snakemake(REPO, "--lint")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -403,3 +403,39 @@ rule report_significance:
         reference=REPORT_METHOD,
     script:
         "../scripts/report_significance.py"
+
+
+rule report_reproduction:
+    input:
+        scores=rules.merge_scores.output.scores,
+        cost=rules.cost.output[0],
+    output:
+        png=report(
+            "results/report/reproduction.png",
+            caption="../report/reproduction.rst",
+            category="Reproduction",
+            labels=report_labels("ours vs the authors' code", "(new; issue #30)"),
+        ),
+        svg="results/report/reproduction.svg",
+        csv="results/report/reproduction.csv",
+        md="results/report/reproduction.md",
+        html=report(
+            "results/report/reproduction.html",
+            caption="../report/reproduction_table.rst",
+            category="Reproduction",
+            labels=report_labels("reproduction table", "(new; issue #30)"),
+        ),
+    log:
+        "logs/report/reproduction.log",
+    benchmark:
+        "benchmarks/report/reproduction.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        clustering=REPORT_CLUSTERING,
+    script:
+        "../scripts/report_reproduction.py"

@@ -69,6 +69,17 @@ def _has_ablations(subject):
 
 REPORT_ABLATION_SUBJECTS = [s for s in [*REPORT_SCENARIOS, *REAL] if _has_ablations(s)]
 
+# the reproduction panel (issue #30): our SpaMI beside the authors' code, where the config
+# runs both on some dataset
+REPORT_REPRODUCTION_RUNS = [(REPORT_METHOD, "default"), ("spami_reference", "default")]
+REPORT_REPRODUCTION = all(
+    method in config["methods"] and variant in config["methods"][method]["variants"]
+    for method, variant in REPORT_REPRODUCTION_RUNS
+) and any(
+    len(runs_here(d, REPORT_REPRODUCTION_RUNS)) == len(REPORT_REPRODUCTION_RUNS)
+    for d in DATASETS
+)
+
 
 def report_run_list(runs):
     """Params function: the (method, variant) pairs of ``runs`` that ran on the dataset."""
@@ -195,4 +206,12 @@ def report_targets():
             "results/report/cost.{ext}", ext=(*REPORT_FIGURE_EXTS, *REPORT_TABLE_EXTS)
         ),
         *expand("results/report/significance.{ext}", ext=REPORT_TABLE_EXTS),
+        *(
+            expand(
+                "results/report/reproduction.{ext}",
+                ext=(*REPORT_FIGURE_EXTS, *REPORT_TABLE_EXTS),
+            )
+            if REPORT_REPRODUCTION
+            else []
+        ),
     ]

@@ -11,6 +11,13 @@ the attention's products, also dense and unavoidable, are timed apart and added 
 
     spami bench --sizes 1000 10000 100000 --out results/bench
 
+``--reference`` also times the authors' SpaMI package (PyPI ``SpaMI`` 1.0.0) at the same sizes,
+right after ours, on the same features and threads, and writes their times, peak memory and
+the ratios (``speedup``, ``memory_ratio``) into the same rows (:mod:`fastspami.benchmark.bench_reference`;
+up to ``--reference-max-n`` spots: their matrices are dense N x N):
+
+    spami bench --sizes 1296 4096 9216 --reference --full-epochs 0
+
 ``--compare-tiled`` instead trains tiled and full-batch on the same data and writes how well
 their Leiden clusterings agree (ARI) to tiled_vs_full.csv:
 
@@ -31,6 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fastspami.benchmark.bench_reference import (
+    REFERENCE_COLUMNS,
+    REFERENCE_MAX_N,
+    measure_reference_training,
+    skipped,
+    with_ratios,
+)
 from fastspami.benchmark.usage import peak_rss_mb
 
 if TYPE_CHECKING:
@@ -63,6 +77,7 @@ SCALING_COLUMNS = [
     "feature_dims",
     "cpu",
     "kernels",
+    *REFERENCE_COLUMNS,  # --reference: the authors' package beside ours (bench_reference)
 ]
 
 
@@ -242,12 +257,17 @@ def measure_size(
     seed: int = 0,
     malloc_mmap_threshold: int | None = None,
     feature_dims: list[int] | None = None,
+    reference: bool = False,
+    reference_max_n: int = REFERENCE_MAX_N,
 ) -> dict[str, Any]:
     """All timings for one dataset size.
 
     With ``feature_dims`` the model trains on Gaussian random features of those widths on
-    the grid (no simulation or preprocessing: their times are NaN), the shapes of a
-    reference timing such as the authors' code on 50- and 30-dimensional features.
+    the grid (no simulation or preprocessing: their times are NaN), e.g. the authors'
+    shapes (50- and 30-dimensional features). With ``reference`` the authors' package
+    trains next, in a fresh process of its own, on the same features and threads
+    (:func:`fastspami.benchmark.bench_reference.measure_reference_training`; up to ``reference_max_n``
+    spots and what fits in memory, else ``reference_status`` says why not).
 
     Simulation and preprocessing run here (``prepare_peak_rss_mb`` is this process's peak:
     call it in a fresh process); the graph, the epochs, the GEMMs and full training run in a
@@ -291,7 +311,15 @@ def measure_size(
             "seed": seed,
         }
         training = _run_in_subprocess("measure_training", args, env=env, quiet=True)
-    return {
+        theirs: dict[str, Any] = {}
+        if reference and device != "cpu":
+            theirs = {"reference_status": "skipped: the reference is timed on the CPU only"}
+        elif reference:
+            args = {"data": str(data), "threads": threads, "epochs_timed": epochs_timed}
+            theirs = skipped(len(coords), reference_max_n) or _run_in_subprocess(
+                "measure_reference_training", {**args, "seed": seed}, quiet=True
+            )
+    row = {
         "n_spots": len(coords),
         "threads": threads,
         "device": device,
@@ -302,7 +330,9 @@ def measure_size(
         "tile_spots": tile_spots or 0,
         "malloc_mmap_threshold": malloc_mmap_threshold or 0,
         "feature_dims": dims,
+        **theirs,
     }
+    return with_ratios(row)
 
 
 def random_bench_data(
@@ -429,12 +459,22 @@ def run_scaling(
     malloc_mmap_threshold: int | None = None,
     epochs_timed: int = 5,
     feature_dims: list[int] | None = None,
+    reference: bool = False,
+    reference_max_n: int = REFERENCE_MAX_N,
 ) -> Path:
-    """Measure every size in its own process; write scaling.csv and scaling.png in out_dir."""
+    """Measure every size in its own process; write scaling.csv and scaling.png in out_dir.
+
+    ``reference``: time the authors' package too (raises MethodUnavailableError, naming the
+    install command, before any measurement where it does not import).
+    """
     import pandas as pd
 
     from fastspami._utils.atomic import atomic_path
 
+    if reference:
+        from fastspami.methods.spami_reference_compat import load_reference
+
+        load_reference()
     rows = []
     for n in sizes:
         args = {
@@ -446,6 +486,8 @@ def run_scaling(
             "malloc_mmap_threshold": malloc_mmap_threshold,
             "epochs_timed": epochs_timed,
             "feature_dims": feature_dims,
+            "reference": reference,
+            "reference_max_n": reference_max_n,
         }
         rows.append(_run_in_subprocess("measure_size", args))
     table = pd.DataFrame(rows, columns=SCALING_COLUMNS)
@@ -636,14 +678,19 @@ def plot_scaling(table: pd.DataFrame, path: str | Path) -> None:
 
     n = table["n_spots"].to_numpy(float)
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for col in ("graph_s", "preprocess_s", "epoch_s", "gemm_s", "gemm_all_s"):
+    for col in ("graph_s", "preprocess_s", "epoch_s", "gemm_s", "gemm_all_s", "reference_epoch_s"):
         v = table[col].to_numpy(float)
-        ax_t.loglog(n, v, "o-", label=f"{col} (slope {fitted_slope(n, v):.2f})")
+        if np.isfinite(v).any():
+            ax_t.loglog(n, v, "o-", label=f"{col} (slope {fitted_slope(n, v):.2f})")
     ax_t.set_xlabel("spots")
     ax_t.set_ylabel("seconds")
     ax_t.legend(fontsize=7)
     rss = table["peak_rss_mb"].to_numpy(float)
     ax_m.loglog(n, rss, "o-", label=f"peak RSS (slope {fitted_slope(n, rss):.2f})")
+    theirs = table["reference_peak_rss_mb"].to_numpy(float)
+    if np.isfinite(theirs).any():
+        label = f"authors' code peak RSS (slope {fitted_slope(n, theirs):.2f})"
+        ax_m.loglog(n, theirs, "s--", label=label)
     ax_m.set_xlabel("spots")
     ax_m.set_ylabel("MB")
     ax_m.legend(fontsize=7)
@@ -657,6 +704,7 @@ MEASUREMENTS = {
     "measure_size": measure_size,
     "measure_training": measure_training,
     "compare_tiled": compare_tiled,
+    "measure_reference_training": measure_reference_training,
 }
 
 if __name__ == "__main__":

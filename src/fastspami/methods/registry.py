@@ -105,6 +105,7 @@ LEGACY_MODULES = {
     "spami.methods.spatialglue": "fastspami.methods.spatialglue",
     "spami.methods.controls": "fastspami.methods.controls",
     "spami.methods.smoothing": "fastspami.methods.smoothing",
+    "spami.methods.spami_reference": "fastspami.methods.spami_reference",
 }
 
 
@@ -218,6 +219,13 @@ def register_config_methods(methods: Mapping[str, Any]) -> None:
 
 for _method in (
     Method("spami", "SpaMI", "fastspami.methods.spami_method:integrate", colour="#d62728"),
+    Method(
+        "spami_reference",
+        "SpaMI (authors' code)",
+        "fastspami.methods.spami_reference:integrate",
+        env="spami_reference",
+        colour="#ff9896",
+    ),
     Method(
         "spatialglue",
         "SpatialGlue",
