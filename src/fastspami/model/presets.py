@@ -133,8 +133,9 @@ class SpaMIConfig:
 # - proteins seen in < 50 spots dropped on the thymus only (text; the package's
 #   preprocess_adt drops them on every dataset).
 # `simulated` keeps this package's own preprocessing defaults (3000 seurat_v3 HVGs, RNA PCA
-# 50 or the protein count when smaller): Tutorial 4 took no HVGs and PCA 100, the text PCA
-# 50; kept so that the simulation study's results stand (docs/real_data.md).
+# 50 or the protein count when smaller; on the simulator's 1,000 genes and 100 proteins:
+# every gene, PCA 50): the text says PCA 50, Tutorial 4 no HVGs and PCA 100; kept so that
+# the simulation study's results stand (docs/real_data.md).
 _AUTHORS_RNA = {"hvg_flavor": "seurat", "min_cells": 10}
 PRESETS: dict[str, SpaMIConfig] = {
     "simulated": SpaMIConfig(k=3, lr=1e-3, epochs=1000, weights=(1, 1, 10, 10, 5)),
