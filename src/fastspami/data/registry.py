@@ -369,8 +369,9 @@ def _scores(values: Any, where: str) -> dict[str, dict[str, float]]:
 def _parse_reference(reference: Any, where: str) -> dict[str, Any]:
     """Published numbers: ``values`` (the paper's), ``cost``, ``figure``, and ``published``,
     a list of score sets from other sources (each: ``source``, ``values``; optional
-    ``clustering``, ``n_clusters``, ``note`` and ``metrics``, labels of metrics this
-    benchmark does not compute), which the report shows beside this run's scores."""
+    ``clustering``, ``n_clusters``, ``note``, ``metrics``: labels of metrics this benchmark
+    does not compute, and ``beside``: metrics of this run shown next to them), which the
+    report shows beside this run's scores."""
     if reference is None:
         return {}
     if not isinstance(reference, dict):
@@ -386,6 +387,8 @@ def _parse_reference(reference: Any, where: str) -> dict[str, Any]:
         _scores(_require(item, "values", here, dict), f"{here}.values")
         if not isinstance(item.get("metrics") or {}, dict):
             raise ConfigError(f"{here}.metrics must map metric names to their labels.")
+        if not isinstance(item.get("beside") or [], list):
+            raise ConfigError(f"{here}.beside must list metric names of this benchmark.")
         if item.get("n_clusters") is not None:
             _positive_int(item, "n_clusters", here)
     return reference
