@@ -133,7 +133,7 @@ def test_published_scores_are_shown_beside_this_runs_for_the_same_clustering(sco
                 "clustering": "leiden",
                 "n_clusters": 10,
                 "note": "one run per method",
-                "values": {"spami": {"ari": 0.192}, "mofa": {"ari": 0.1}},
+                "values": {"spami": {"nmi": 0.381, "ari": 0.192}, "mofa": {"ari": 0.1}},
             },
             {
                 "source": "SMOBench",
@@ -153,14 +153,15 @@ def test_published_scores_are_shown_beside_this_runs_for_the_same_clustering(sco
     leiden, mclust, moran = markdown.split("## Published by ")[1:]
     assert leiden.startswith("SMOBench (clustering leiden, 10 clusters)")
     assert "one run per method" in leiden
-    assert "| SpaMI, this run | 0.710 ± 0.014 |" in leiden
-    assert "| SpaMI, SMOBench | 0.192 |" in leiden
-    assert "| MOFA+, this run | 0.550 ± 0.071 |" in leiden
-    assert "| MOFA+, SMOBench | 0.100 |" in leiden
+    assert "| Method | ARI | NMI |" in leiden  # the summary's order, not the registry's
+    assert "| SpaMI, this run | 0.710 ± 0.014 | 0.800 ± 0.000 |" in leiden
+    assert "| SpaMI, SMOBench | 0.192 | 0.381 |" in leiden
+    assert "| MOFA+, this run | 0.550 ± 0.071 | 0.900 ± 0.000 |" in leiden
+    assert "| MOFA+, SMOBench | 0.100 |  |" in leiden
     assert "this run" not in mclust and "| SpaMI, SMOBench | 0.185 |" in mclust
-    assert "Moran's I of cluster numbers | Moran's I (median)" in moran
-    assert "| SpaMI, this run | – | 0.500 ± 0.141 |" in moran
-    assert "| SpaMI, SMOBench | 0.760 |  |" in moran
+    assert "| Method | Moran's I (median) | Moran's I of cluster numbers |" in moran
+    assert "| SpaMI, this run | 0.500 ± 0.141 | – |" in moran
+    assert "| SpaMI, SMOBench |  | 0.760 |" in moran
 
 
 def test_noise_sweep_table_has_every_run_at_every_noise_level():

@@ -545,6 +545,9 @@ def published_blocks(
         labels = dict(item.get("metrics") or {})
         keys = list(dict.fromkeys(m for numbers in values.values() for m in numbers))
         keys += [m for m in item.get("beside") or [] if m not in keys]
+        # this run's metrics in the summary's order, then the others as given
+        rank = {m: i for i, m in enumerate(known)}
+        keys = sorted(keys, key=lambda m, given=list(keys): rank.get(m, len(rank) + given.index(m)))
         ours = [m for m in keys if m in known and f"{m}_mean" in table.columns]
         header = ["Method", *(metric_label(m) if m in known else labels.get(m, m) for m in keys)]
         clustering = item.get("clustering")
