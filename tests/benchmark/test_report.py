@@ -119,6 +119,51 @@ def test_tables_are_written_as_csv_markdown_and_html(scores, tmp_path):
     assert "<b>0.710 ± 0.014</b>" in html and "**" not in html
 
 
+def test_published_scores_are_shown_beside_this_runs_for_the_same_clustering(scores):
+    """A registry 'published' set (e.g. SMOBench's) gets a row per method for the source
+    and one for this run's mean of the same clustering; a metric this benchmark does not
+    compute (another Moran's I) shows the source's number alone, and a 'beside' metric
+    shows this run's in a column of its own."""
+    morans = score_rows("d", "spami", "default", [0, 1], {"morans_i_median": [0.4, 0.6]})
+    table = report.summary_table(pd.concat([scores, pd.DataFrame(morans)], ignore_index=True))
+    reference = {
+        "published": [
+            {
+                "source": "SMOBench",
+                "clustering": "leiden",
+                "n_clusters": 10,
+                "note": "one run per method",
+                "values": {"spami": {"nmi": 0.381, "ari": 0.192}, "mofa": {"ari": 0.1}},
+            },
+            {
+                "source": "SMOBench",
+                "clustering": "mclust",  # this run has no mclust scores
+                "values": {"spami": {"ari": 0.185}},
+            },
+            {
+                "source": "SMOBench",
+                "clustering": "leiden",
+                "metrics": {"moran_numbers": "Moran's I of cluster numbers"},
+                "beside": ["morans_i_median"],
+                "values": {"spami": {"moran_numbers": 0.76}},
+            },
+        ]
+    }
+    markdown = report.to_markdown(report.summary_blocks(table, "d", reference=reference))
+    leiden, mclust, moran = markdown.split("## Published by ")[1:]
+    assert leiden.startswith("SMOBench (clustering leiden, 10 clusters)")
+    assert "one run per method" in leiden
+    assert "| Method | ARI | NMI |" in leiden  # the summary's order, not the registry's
+    assert "| SpaMI, this run | 0.710 ± 0.014 | 0.800 ± 0.000 |" in leiden
+    assert "| SpaMI, SMOBench | 0.192 | 0.381 |" in leiden
+    assert "| MOFA+, this run | 0.550 ± 0.071 | 0.900 ± 0.000 |" in leiden
+    assert "| MOFA+, SMOBench | 0.100 |  |" in leiden
+    assert "this run" not in mclust and "| SpaMI, SMOBench | 0.185 |" in mclust
+    assert "| Method | Moran's I (median) | Moran's I of cluster numbers |" in moran
+    assert "| SpaMI, this run | 0.500 ± 0.141 | – |" in moran
+    assert "| SpaMI, SMOBench |  | 0.760 |" in moran
+
+
 def test_noise_sweep_table_has_every_run_at_every_noise_level():
     rows = []
     for noise, spami, mofa in [(0.5, [0.9, 0.8], [0.6, 0.6]), (2.0, [0.5, 0.7], [0.2, 0.4])]:

@@ -218,3 +218,36 @@ def test_dataset_of_ones_own_needs_no_source_and_refuses_download_keys():
         parse_dataset("mine", {**entry, "downloads": ["a.h5"]}, REPOSITORIES)
     with pytest.raises(ConfigError, match="'h5mu' for a ready-made"):
         spec_for("h5", {"rna": MISAR_RNA, "atac": MISAR_ATAC})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"reference": {"published": [{"values": {}}]}}, r"published\[0\] must be a mapping"),
+        (
+            {"reference": {"published": [{"source": "S", "values": {"spami": {"ari": "high"}}}]}},
+            "must map metric names to numbers",
+        ),
+        ({"n_clusters_source": 10}, "n_clusters_source must be text"),
+        (
+            {
+                "modalities": {
+                    "rna": MISAR_RNA,
+                    "atac": {"file": "a.h5", "archive": "x.zip", "member": []},
+                }
+            },
+            "member is missing or empty",
+        ),
+    ],
+)
+def test_registry_entry_with_a_bad_new_field_names_it(change, message):
+    entry = {
+        "technology": "test",
+        "source": {"repository": "zenodo", "record": "1"},
+        "downloads": [MISAR_RNA, MISAR_ATAC, "x.zip"],
+        "layout": "misar_h5",
+        "modalities": {"rna": MISAR_RNA, "atac": MISAR_ATAC},
+        **change,
+    }
+    with pytest.raises(ConfigError, match=message):
+        parse_dataset("test_set", entry, REPOSITORIES)

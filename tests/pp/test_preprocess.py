@@ -191,6 +191,32 @@ def test_rna_records_the_hvg_flavor_it_used() -> None:
     assert (fallback.info["hvg_flavor"], fallback.info["n_highly_variable"]) == ("seurat", 10)
 
 
+def test_rna_seurat_flavor_selects_as_the_authors_scanpy_calls_do() -> None:
+    """hvg_flavor='seurat' picks the genes SpaMI's tutorials pick: scanpy's default flavor
+    on the log-normalized genes (filter_genes, normalize_total 1e4, log1p,
+    highly_variable_genes(n_top_genes))."""
+    import scanpy as sc
+
+    rna = counts_modality("gene", 60, 200, seed=3)
+    features = preprocess_modality(rna, "rna", n_top_genes=50, min_cells=3, hvg_flavor="seurat")
+    assert features.info["hvg_flavor"] == "seurat"
+    theirs = rna.copy()
+    sc.pp.filter_genes(theirs, min_cells=3)
+    sc.pp.normalize_total(theirs, target_sum=1e4)
+    sc.pp.log1p(theirs)
+    sc.pp.highly_variable_genes(theirs, n_top_genes=50)
+    assert features.feature_names == list(theirs.var_names[theirs.var["highly_variable"]])
+    v3 = preprocess_modality(rna, "rna", n_top_genes=50, min_cells=3)
+    assert v3.feature_names != features.feature_names  # the flavor matters here
+
+
+def test_unknown_hvg_flavor_is_refused_before_any_work() -> None:
+    from fastspami.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="hvg_flavor must be one of"):
+        preprocess_mudata(paired_mudata("adt", 7), hvg_flavor="cellranger")
+
+
 def test_rna_whose_genes_never_vary_is_refused_not_crashed() -> None:
     """Seurat v3's loess took the interpreter down (a segfault) when no gene varied."""
     constant = ad.AnnData(

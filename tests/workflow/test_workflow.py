@@ -138,6 +138,7 @@ def test_bad_method_name_fails(tmp_path):
     [
         None,
         "tests/workflow/test_config.yaml",
+        "config/real_lymph_node.yaml",  # one real dataset (docs/real_data.md)
         # 7,000+ jobs: about a minute to build
         pytest.param("config/simulation.yaml", marks=pytest.mark.slow),
     ],

@@ -488,7 +488,9 @@ def summary_blocks(
     """The summary of one dataset as document blocks (headings and one table per clustering).
 
     reference: the dataset registry's published numbers ({'values': {method: {metric:
-    value}}, 'cost': {method: {...}}, 'figure': ...}), shown after this run's tables.
+    value}}, 'cost': {method: {...}}, 'figure': ..., 'published': [score sets of other
+    sources]}), shown after this run's tables; each published set beside this run's means
+    (:func:`published_blocks`).
     """
     metrics = [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
     seeds = int(table["n_runs"].max()) if len(table) else 0
@@ -519,7 +521,71 @@ def summary_blocks(
             note = "" if row["status"] == OK else f"{row['status']}: {row['reason']}"
             rows.append([*cells, note])
         blocks += [("h2", f"Clustering: {clustering}"), ("table", header, rows)]
-    return [*blocks, *reference_blocks(reference or {}, metrics)]
+    return [
+        *blocks,
+        *reference_blocks(reference or {}, metrics),
+        *published_blocks(reference or {}, table, digits),
+    ]
+
+
+def published_blocks(
+    reference: Mapping[str, Any], table: pd.DataFrame, digits: int = 3
+) -> list[Block]:
+    """Score sets published by other sources (registry ``reference.published``), each as a
+    table in which every method has a row for this run (the mean over seeds of its default
+    variant, same clustering) and one for the source.
+
+    A set's metric that this benchmark computes (a registered metric, e.g. ``ari``) shows
+    both numbers; one it does not (the set's ``metrics`` names and labels it, e.g. a Moran's
+    I of another definition) shows the source's alone, so nothing unlike is put side by side.
+    ``beside`` lists metrics of this run shown in columns of their own (e.g. this
+    benchmark's Moran's I next to the source's).
+    """
+    blocks: list[Block] = []
+    known = registered_metrics()
+    for item in reference.get("published") or []:
+        values = item.get("values") or {}
+        labels = dict(item.get("metrics") or {})
+        keys = list(dict.fromkeys(m for numbers in values.values() for m in numbers))
+        keys += [m for m in item.get("beside") or [] if m not in keys]
+        # this run's metrics in the summary's order, then the others as given
+        rank = {m: i for i, m in enumerate(known)}
+        keys = sorted(keys, key=lambda m, given=list(keys): rank.get(m, len(rank) + given.index(m)))
+        ours = [m for m in keys if m in known and f"{m}_mean" in table.columns]
+        header = ["Method", *(metric_label(m) if m in known else labels.get(m, m) for m in keys)]
+        clustering = item.get("clustering")
+        where = table["variant"].eq("default")
+        if clustering is not None:
+            where &= table["clustering"].eq(clustering)
+        rows = []
+        for method, published in values.items():
+            mine = table[where & table["method"].eq(method)]
+            if len(mine) == 1:
+                row = mine.iloc[0]
+                cells = [
+                    format_mean_sd(row[f"{m}_mean"], row[f"{m}_sd"], digits) if m in ours else ""
+                    for m in keys
+                ]
+                rows.append([f"{method_label(method)}, this run", *(c or "–" for c in cells)])
+            rows.append(
+                [f"{method_label(method)}, {item['source']}"]
+                + [_number(published.get(m)) for m in keys]
+            )
+        setting = ", ".join(
+            text
+            for text in (
+                f"clustering {clustering}" if clustering else "",
+                f"{item['n_clusters']} clusters" if item.get("n_clusters") else "",
+            )
+            if text
+        )
+        blocks.append(
+            ("h2", f"Published by {item['source']}" + (f" ({setting})" if setting else ""))
+        )
+        if item.get("note"):
+            blocks.append(("p", str(item["note"])))
+        blocks.append(("table", header, rows))
+    return blocks
 
 
 def reference_blocks(reference: Mapping[str, Any], metrics: Sequence[str]) -> list[Block]:

@@ -287,6 +287,14 @@ def convert_dataset(
     modalities = align_spots(modalities)
     coords = _coordinates(modalities)
     spots = modalities[next(iter(modalities))].obs_names
+    if spec.n_spots is not None and len(spots) != spec.n_spots:
+        warnings.warn(
+            f"{spec.name}: the files hold {len(spots)} shared spots, the registry says "
+            f"{spec.n_spots}; check that these are the published files (or correct n_spots "
+            "in config/datasets.yaml).",
+            UserWarning,
+            stacklevel=2,
+        )
     labels = None
     if spec.annotation is not None:
         labels = read_annotation(spec.annotation, raw_dir, spots)

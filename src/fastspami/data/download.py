@@ -386,20 +386,28 @@ def _member_matches(name: str, pattern: str) -> bool:
     )
 
 
-def _pick(archive: Path, names: list[str], pattern: str) -> str:
-    matches = [n for n in names if _member_matches(n, pattern)]
-    if len(matches) == 1:
-        return matches[0]
-    shown = ", ".join(matches or names[:20]) + (" ..." if not matches and len(names) > 20 else "")
-    problem = "several members match" if matches else "no member matches"
+def _pick(archive: Path, names: list[str], patterns: str | tuple[str, ...]) -> str:
+    """The one member matching the first of ``patterns`` that matches any member."""
+    patterns = (patterns,) if isinstance(patterns, str) else tuple(patterns)
+    for pattern in patterns:
+        matches = [n for n in names if _member_matches(n, pattern)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise InputDataError(
+                f"{archive}: several members match {pattern!r} ({', '.join(matches)}). Fix "
+                "'member' in config/datasets.yaml (a longer path picks one member)."
+            )
+    shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+    wanted = " or ".join(repr(p) for p in patterns)
     raise InputDataError(
-        f"{archive}: {problem} {pattern!r} ({shown}). Fix 'member' in config/datasets.yaml "
-        "(a longer path picks one member)."
+        f"{archive}: no member matches {wanted} ({shown}). Fix 'member' in "
+        "config/datasets.yaml (a list gives the names different copies use)."
     )
 
 
 @contextlib.contextmanager
-def _open_member(archive: Path, pattern: str) -> Iterator[IO[bytes]]:
+def _open_member(archive: Path, pattern: str | tuple[str, ...]) -> Iterator[IO[bytes]]:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -428,8 +436,12 @@ def _open_member(archive: Path, pattern: str) -> Iterator[IO[bytes]]:
     raise InputDataError(f"{archive}: neither a zip nor a tar archive; re-download it.")
 
 
-def extract_member(archive: str | os.PathLike, pattern: str, dest: str | os.PathLike) -> Path:
+def extract_member(
+    archive: str | os.PathLike, pattern: str | tuple[str, ...], dest: str | os.PathLike
+) -> Path:
     """Copy the one member of ``archive`` matching ``pattern`` to ``dest`` (atomically).
+
+    ``pattern`` may be a tuple of alternatives: the first that matches a member is used.
 
     ``dest`` comes from the registry, never from the archive, so a crafted member name
     cannot write elsewhere; unsafe or non-regular members raise InputDataError.
@@ -561,8 +573,8 @@ def download_dataset(
         }
     for role, item in spec.raw_inputs().items():
         if item.archive is not None:
-            log.info("%s: extracting %s from %s", role, item.member, item.archive)
-            extract_member(fetched[item.archive]["path"], item.member, raw_dir / item.file)
+            log.info("%s: extracting %s from %s", role, " or ".join(item.members), item.archive)
+            extract_member(fetched[item.archive]["path"], item.members, raw_dir / item.file)
     manifest = {
         "dataset": spec.name,
         "source": spec.source,

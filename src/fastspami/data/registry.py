@@ -54,12 +54,21 @@ class RawInput:
     """A file the converter reads from ``raw/``; ``archive``/``member`` say where it comes from.
 
     ``member`` is matched against the end of the archive's member paths (shell wildcards
-    allowed), so an unknown top folder inside the archive does not matter.
+    allowed), so an unknown top folder inside the archive does not matter. It may be a
+    list of alternatives (the names different copies of a deposit use, e.g. adata_ADT.h5ad
+    or adata_Pro.h5ad): the first that matches a member is taken. ``members`` is that list.
     """
 
     file: str
     archive: str | None = None
-    member: str | None = None
+    member: str | tuple[str, ...] | None = None
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The member patterns to try, in order (empty for a file that is no member)."""
+        if self.member is None:
+            return ()
+        return (self.member,) if isinstance(self.member, str) else tuple(self.member)
 
 
 @dataclass(frozen=True)
@@ -93,11 +102,15 @@ class DatasetSpec:
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     unverified: bool = False
+    n_clusters_source: str | None = None
+    source_note: str | None = None
 
     @property
     def source(self) -> str:
-        """A short source label for ``uns['dataset']['source']``."""
-        return f"{self.repository}:{self.record}"
+        """A short source label for ``uns['dataset']['source']`` (with the registry's
+        ``source.note``, e.g. that a dataset is a stand-in, where it has one)."""
+        label = f"{self.repository}:{self.record}"
+        return f"{label} ({self.source_note})" if self.source_note else label
 
     @property
     def is_local(self) -> bool:
@@ -168,10 +181,13 @@ def _parse_input(
         entry = {"file": entry}
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a file name or a mapping with 'file'.")
+    member = entry.get("member")
+    if isinstance(member, list):
+        member = tuple(member)
     raw = RawInput(
         file=_bare_name(entry.get("file"), f"{where}.file"),
         archive=entry.get("archive"),
-        member=entry.get("member"),
+        member=member,
     )
     if raw.archive is None:
         if raw.file not in downloads and raw.file not in made:
@@ -186,8 +202,11 @@ def _parse_input(
                 f"{where}.archive = {raw.archive!r} is not an archive among this dataset's "
                 f"downloads ({sorted(downloads)}); list it under 'downloads'."
             )
-        if not isinstance(raw.member, str) or not raw.member:
-            raise ConfigError(f"{where}.member is missing: the path of the file in the archive.")
+        if not raw.members or not all(isinstance(m, str) and m for m in raw.members):
+            raise ConfigError(
+                f"{where}.member is missing or empty: give the path of the file in the "
+                "archive, or a list of the paths different copies of the archive use."
+            )
     return raw
 
 
@@ -236,6 +255,9 @@ def parse_dataset(
             f"{sorted(repositories)} or add it under 'repositories'."
         )
     record = str(_require(origin, "record", f"{where}.source", (str, int)))
+    source_note = origin.get("note")
+    if source_note is not None and not isinstance(source_note, str):
+        raise ConfigError(f"{where}.source.note must be text (what the source label adds).")
     downloads_list = [
         _parse_remote(item, f"{where}.downloads[{i}]")
         for i, item in enumerate(_require(entry, "downloads", where, list))
@@ -281,6 +303,7 @@ def parse_dataset(
         modalities=modalities,
         annotation=annotation,
         unverified=bool(entry.get("unverified", False)),
+        source_note=source_note,
         **_common_fields(entry, where),
     )
 
@@ -318,13 +341,57 @@ def _common_fields(entry: dict, where: str) -> dict[str, Any]:
     markers = entry.get("markers") or {}
     if not isinstance(markers, dict):
         raise ConfigError(f"{where}.markers must map modality names to lists of features.")
+    n_clusters_source = entry.get("n_clusters_source")
+    if n_clusters_source is not None and not isinstance(n_clusters_source, str):
+        raise ConfigError(f"{where}.n_clusters_source must be text: where n_clusters comes from.")
     return {
         "n_spots": _positive_int(entry, "n_spots", where),
         "n_clusters": _positive_int(entry, "n_clusters", where),
+        "n_clusters_source": n_clusters_source,
         "markers": {str(k): [str(g) for g in v or []] for k, v in markers.items()},
         "method_params": method_params,
-        "reference": entry.get("reference") or {},
+        "reference": _parse_reference(entry.get("reference"), f"{where}.reference"),
     }
+
+
+def _scores(values: Any, where: str) -> dict[str, dict[str, float]]:
+    """``{method: {metric: number}}``, checked."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must map method names to {{metric: number}} mappings.")
+    for method, numbers in values.items():
+        if not isinstance(numbers, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in numbers.values()
+        ):
+            raise ConfigError(f"{where}.{method} must map metric names to numbers.")
+    return values
+
+
+def _parse_reference(reference: Any, where: str) -> dict[str, Any]:
+    """Published numbers: ``values`` (the paper's), ``cost``, ``figure``, and ``published``,
+    a list of score sets from other sources (each: ``source``, ``values``; optional
+    ``clustering``, ``n_clusters``, ``note``, ``metrics``: labels of metrics this benchmark
+    does not compute, and ``beside``: metrics of this run shown next to them), which the
+    report shows beside this run's scores."""
+    if reference is None:
+        return {}
+    if not isinstance(reference, dict):
+        raise ConfigError(f"{where} must be a mapping (figure, values, cost, published).")
+    _scores(reference.get("values") or {}, f"{where}.values")
+    published = reference.get("published") or []
+    if not isinstance(published, list):
+        raise ConfigError(f"{where}.published must be a list of score sets.")
+    for i, item in enumerate(published):
+        here = f"{where}.published[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("source"), str):
+            raise ConfigError(f"{here} must be a mapping with 'source' (text) and 'values'.")
+        _scores(_require(item, "values", here, dict), f"{here}.values")
+        if not isinstance(item.get("metrics") or {}, dict):
+            raise ConfigError(f"{here}.metrics must map metric names to their labels.")
+        if not isinstance(item.get("beside") or [], list):
+            raise ConfigError(f"{here}.beside must list metric names of this benchmark.")
+        if item.get("n_clusters") is not None:
+            _positive_int(item, "n_clusters", here)
+    return reference
 
 
 def local_dataset_path(name: str) -> Path:

@@ -118,6 +118,7 @@ PRESET_PROTOCOL = {
     "misar": "tutorial1",
     "brain_p22": "tutorial2",
     "thymus": "tutorial3",
+    "paper_default": "package",  # main.py's default branch: their package's preprocessing
 }
 TUTORIAL4_MIN_SPOTS = 10  # Tutorial 4: sc.pp.filter_genes(adata_omics1, min_cells=10)
 

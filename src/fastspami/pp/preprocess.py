@@ -1,9 +1,11 @@
 """Per-modality preprocessing into the feature matrices SpaMI takes, as in the paper's Methods.
 
 - RNA: drop genes expressed in < ``min_cells`` spots; normalize each spot to 1e4 counts;
-  log1p; highly variable genes (scanpy ``flavor='seurat_v3'`` on the counts, skipped when
-  there are no more genes than ``n_top_genes``, 'seurat' on the log-normalized data where
-  v3's loess fit fails: ``info['hvg_flavor']`` says which); PCA. The PCA centers the
+  log1p; highly variable genes (``hvg_flavor``: scanpy's ``'seurat_v3'`` on the counts,
+  the default, with 'seurat' on the log-normalized data where v3's loess fit fails; or
+  ``'seurat'``, scanpy's default flavor on the log-normalized data, as SpaMI's tutorials and
+  package select them; skipped when there are no more genes than ``n_top_genes``;
+  ``info['hvg_flavor']`` says what was done); PCA. The PCA centers the
   log-normalized HVG data but does not scale it, so ``pca.inverse_transform`` maps back
   to log-normalized expression of the genes in ``feature_names``.
 - ATAC: binarize; drop peaks open in < 0.5 % of spots; TF-IDF; L1-normalize rows;
@@ -30,13 +32,16 @@ from sklearn.decomposition import PCA
 from sklearn.utils.extmath import randomized_svd
 
 from fastspami.data.contract import counts_matrix, modality_kind
-from fastspami.errors import InputDataError
+from fastspami.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
 
 TARGET_SUM = 1e4  # counts per spot after normalize_total
 LSI_SCALE = 1e4  # log1p(x * LSI_SCALE) after L1-normalizing TF-IDF rows
 DEFAULT_N_COMPS = 50
+# 'seurat_v3': on the counts (scanpy's recommendation, SpatialGlue's tutorials); 'seurat':
+# scanpy's default, on the log-normalized data (SpaMI's tutorials and PyPI package).
+HVG_FLAVORS = ("seurat_v3", "seurat")
 
 
 @dataclass
@@ -124,23 +129,36 @@ def log_normalize(counts: Any) -> sp.csr_matrix:
     return normalized
 
 
-def highly_variable_mask(counts: Any, n_top_genes: int, logged: Any = None) -> np.ndarray:
-    """(g,) bool mask of the ``n_top_genes`` most variable genes (scanpy, Seurat v3 flavor).
+def check_hvg_flavor(flavor: str) -> None:
+    """Raise ConfigError unless ``flavor`` is one of :data:`HVG_FLAVORS`."""
+    if flavor not in HVG_FLAVORS:
+        raise ConfigError(f"hvg_flavor must be one of {list(HVG_FLAVORS)}, got {flavor!r}.")
 
-    Seurat v3 ranks genes by the variance of their standardized counts around a loess fit
-    of variance on mean. All genes are kept when there are no more than ``n_top_genes``.
-    Where the loess fit fails (degenerate data), the 'seurat' flavor on ``logged`` (the
-    log-normalized counts) is used instead, with a warning. :func:`select_highly_variable`
-    also says which of these happened.
+
+def highly_variable_mask(
+    counts: Any, n_top_genes: int, logged: Any = None, flavor: str = "seurat_v3"
+) -> np.ndarray:
+    """(g,) bool mask of the ``n_top_genes`` most variable genes (scanpy).
+
+    ``flavor='seurat_v3'`` ranks genes by the variance of their standardized counts around
+    a loess fit of variance on mean; where that fit fails (degenerate data), the 'seurat'
+    flavor on ``logged`` (the log-normalized counts) is used instead, with a warning.
+    ``flavor='seurat'`` ranks the genes of ``logged`` by normalized dispersion in bins of
+    mean expression (scanpy's default). All genes are kept when there are no more than
+    ``n_top_genes``. :func:`select_highly_variable` also says which of these happened.
     """
-    return select_highly_variable(counts, n_top_genes, logged)[0]
+    return select_highly_variable(counts, n_top_genes, logged, flavor)[0]
 
 
 def select_highly_variable(
-    counts: Any, n_top_genes: int, logged: Any = None
+    counts: Any, n_top_genes: int, logged: Any = None, flavor: str = "seurat_v3"
 ) -> tuple[np.ndarray, str]:
-    """:func:`highly_variable_mask` and how it was chosen: 'seurat_v3', 'seurat' (the
-    fallback where the loess fit failed) or 'all genes' (no more than ``n_top_genes``)."""
+    """:func:`highly_variable_mask` and how it was chosen: 'seurat_v3', 'seurat' (asked for,
+    or the fallback where v3's loess fit failed) or 'all genes' (no more than
+    ``n_top_genes``)."""
+    check_hvg_flavor(flavor)
+    if flavor == "seurat" and logged is None:
+        raise ValueError("flavor 'seurat' ranks the log-normalized data: pass `logged`.")
     n_genes = counts.shape[1]
     if n_genes <= n_top_genes:
         return np.ones(n_genes, dtype=bool), "all genes"
@@ -153,6 +171,11 @@ def select_highly_variable(
         )
     import scanpy as sc  # heavy import (~5 s): only when HVG selection is needed
 
+    if flavor == "seurat":
+        table = sc.pp.highly_variable_genes(
+            AnnData(X=logged), flavor="seurat", n_top_genes=n_top_genes, inplace=False
+        )
+        return table["highly_variable"].to_numpy(dtype=bool), "seurat"
     try:
         table = sc.pp.highly_variable_genes(
             AnnData(X=counts), flavor="seurat_v3", n_top_genes=n_top_genes, inplace=False
@@ -210,9 +233,14 @@ def preprocess_rna(
     n_comps: int = DEFAULT_N_COMPS,
     n_top_genes: int = 3000,
     min_cells: int = 10,
+    hvg_flavor: str = "seurat_v3",
     seed: int = 0,
 ) -> ModalityFeatures:
-    """RNA counts (n, g) -> PCA of log-normalized highly variable genes, (n, n_comps)."""
+    """RNA counts (n, g) -> PCA of log-normalized highly variable genes, (n, n_comps).
+
+    ``hvg_flavor``: how the highly variable genes are ranked (:data:`HVG_FLAVORS`).
+    """
+    check_hvg_flavor(hvg_flavor)
     counts = _as_float_csr(counts_matrix(adata))
     keep = _detected_per_feature(counts) >= min_cells
     if not keep.any():
@@ -221,7 +249,7 @@ def preprocess_rna(
     _empty_spots(counts, name, "counts")
     gene_names = np.asarray(adata.var_names)[keep]
     logged = log_normalize(counts)
-    hvg, hvg_flavor = select_highly_variable(counts, n_top_genes, logged)
+    hvg, hvg_used = select_highly_variable(counts, n_top_genes, logged, hvg_flavor)
     n_used = int(min(n_comps, min(adata.n_obs, int(hvg.sum())) - 1))
     if n_used < 1:
         raise InputDataError(
@@ -233,7 +261,7 @@ def preprocess_rna(
         "n_features_in": int(adata.n_vars),
         "n_features_after_filter": int(keep.sum()),
         "n_highly_variable": int(hvg.sum()),
-        "hvg_flavor": hvg_flavor,
+        "hvg_flavor": hvg_used,
         "n_components": n_used,
         "explained_variance_ratio": float(pca.explained_variance_ratio_.sum()),
     }
@@ -391,6 +419,7 @@ def preprocess_modality(
     n_top_genes: int = 3000,
     min_cells: int = 10,
     min_cells_adt: int = 0,
+    hvg_flavor: str = "seurat_v3",
     seed: int = 0,
 ) -> ModalityFeatures:
     """Preprocess one modality by its kind ('rna', 'adt' or 'atac'; synonyms accepted).
@@ -406,6 +435,7 @@ def preprocess_modality(
             n_comps=n_comps,
             n_top_genes=n_top_genes,
             min_cells=min_cells,
+            hvg_flavor=hvg_flavor,
             seed=seed,
         )
     if kind == "atac":
@@ -428,6 +458,7 @@ def preprocess_mudata(
     n_top_genes: int = 3000,
     min_cells: int = 10,
     min_cells_adt: int = 0,
+    hvg_flavor: str = "seurat_v3",
     seed: int = 0,
 ) -> dict[str, ModalityFeatures]:
     """Preprocess every modality of ``mdata``; the result follows ``mdata.mod``'s order.
@@ -441,9 +472,14 @@ def preprocess_mudata(
     ``exclude_modalities`` select from this result): RNA alone on RNA + protein data keeps
     the d_adt-wide PCA, so an ablation changes one thing, the modalities used.
     """
+    check_hvg_flavor(hvg_flavor)
     resolved = resolve_kinds(mdata, kinds)
     settings = dict(
-        n_top_genes=n_top_genes, min_cells=min_cells, min_cells_adt=min_cells_adt, seed=seed
+        n_top_genes=n_top_genes,
+        min_cells=min_cells,
+        min_cells_adt=min_cells_adt,
+        hvg_flavor=hvg_flavor,
+        seed=seed,
     )
     features: dict[str, ModalityFeatures] = {}
     for mod, kind in resolved.items():
@@ -464,6 +500,7 @@ def preprocess_mudata(
 
 
 __all__ = [
+    "HVG_FLAVORS",
     "ModalityFeatures",
     "clr_normalize",
     "fit_pca",
