@@ -112,7 +112,7 @@ def test_integrate_offers_every_fusion_the_model_has():
 @pytest.fixture(scope="module")
 def small_input(tmp_path_factory):
     from fastspami.data.contract import write_mudata
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     path = tmp_path_factory.mktemp("cli") / "in.h5mu"
     write_mudata(simulate("rna_adt", grid_size=8, n_rna=40, n_adt=8, seed=0), path)

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from fastspami import __version__
     from fastspami.benchmark.bench_reference import REFERENCE_MAX_N
-    from fastspami.data.simulate import PATTERNS, SCENARIOS
+    from fastspami.data.simulation import PATTERNS, SCENARIOS
     from fastspami.model.presets import FUSIONS, PRESETS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
@@ -349,7 +349,7 @@ def run_simulate(args: argparse.Namespace) -> None:
     """``spami simulate``: write a simulated dataset."""
     from fastspami._utils.output_paths import check_output_file
     from fastspami.data.contract import write_mudata
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     check_output_file(args.output)
     mdata = simulate(

@@ -33,7 +33,7 @@ def read_h5mu(path: Path) -> mudata.MuData:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny complementary simulation, SpaMI's result on it, and the result's .h5mu."""
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
     from fastspami.methods.spami_method import integrate
 
     mdata = simulate("complementary_rna_adt", grid_size=12, seed=0)

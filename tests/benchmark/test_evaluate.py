@@ -7,7 +7,7 @@ import pytest
 
 from fastspami.benchmark.jobs import CLUSTER_COLUMNS, SCORE_COLUMNS, evaluate_job, integrate_job
 from fastspami.data.contract import write_mudata
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 
 RUNS = {
     "pca_concat": "fastspami.methods.controls:integrate_pca_concat",

@@ -10,7 +10,7 @@ import pytest
 from fastspami.benchmark import report
 from fastspami.benchmark.jobs import evaluate_job, integrate_job, read_json
 from fastspami.data.contract import write_mudata
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.methods.registry import Method, get_method, register_method, unregister_method
 from fastspami.metrics.registry import Metric, register_metric, unregister_metric
 

@@ -11,7 +11,7 @@ import pytest
 from fastspami._utils.child_process import can_fork
 from fastspami.benchmark.jobs import integrate_batch, read_json
 from fastspami.data.contract import read_mudata, write_mudata
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 
 SPAMI = "fastspami.methods.spami_method:integrate"
 

@@ -424,7 +424,7 @@ def test_a_sparse_modality_without_signal_is_refused() -> None:
 def test_spami_refuses_a_modality_whose_spots_differ_only_in_depth() -> None:
     """Proportional RNA counts pass the contract but are one profile once normalized to
     the same total: SpaMI would give a constant input an attention weight."""
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
     from fastspami.methods.spami_method import integrate
 
     mdata = simulate("rna_adt", grid_size=8, n_rna=40, n_adt=8, seed=0)

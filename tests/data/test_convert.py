@@ -23,7 +23,7 @@ from fixtures.source_layouts import (
 from fastspami.data.contract import counts_matrix, read_mudata, validate_mudata
 from fastspami.data.convert import align_spots, convert_dataset, read_misar_h5
 from fastspami.data.registry import load_registry, parse_dataset
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import ConfigError, InputDataError
 from fastspami.model.presets import PRESETS
 

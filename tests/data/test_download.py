@@ -36,7 +36,7 @@ from fastspami.data.download import (
     parse_zenodo,
 )
 from fastspami.data.registry import get_dataset
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import ChecksumError, ConfigError, InputDataError
 
 REPO = Path(__file__).resolve().parents[2]

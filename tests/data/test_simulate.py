@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from fastspami.data.count_sampling import zero_truncated
-from fastspami.data.simulate import (
+from fastspami.data.simulation import (
     PATTERNS,
     SCENARIOS,
     grid_coordinates,
@@ -261,7 +261,7 @@ def test_counts_are_non_negative_integers_in_csr(three_modalities):
 
 def test_dataset_metadata(rna_adt):
     info = rna_adt.uns["dataset"]
-    assert info["technology"] == "simulated" and info["source"] == "fastspami.data.simulate"
+    assert info["technology"] == "simulated" and info["source"] == "fastspami.data.simulation"
     assert info["scenario"] == "rna_adt" and info["pattern"] == "spami"
     assert info["noise_sd"] == 0.5 and info["noise_mean"] == 2.0 and info["seed"] == 0
     assert info["bkg_mean_adt"] == 0.4 and info["nzprob_nsp_adt"] == 0.25

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastspami.clustering.algorithms import leiden_n_clusters
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import ConfigError, InputDataError
 from fastspami.methods import controls, smoothing
 from fastspami.methods.contract import IntegrationResult, load_method, store_result

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fastspami.clustering.algorithms import leiden_n_clusters
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import MethodUnavailableError
 from fastspami.methods import mofa
 from fastspami.metrics import supervised_scores

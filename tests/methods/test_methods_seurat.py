@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from fastspami._utils import rbridge
 from fastspami.clustering.algorithms import cluster_embedding, leiden_n_clusters
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import InputDataError, MethodUnavailableError
 from fastspami.methods import controls, seurat_wnn
 from fastspami.metrics import supervised_scores

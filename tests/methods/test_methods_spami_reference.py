@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import ConfigError, MethodNotApplicableError
 from fastspami.model.presets import PRESETS
 

@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 from fastspami.clustering.algorithms import leiden_n_clusters
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import ConfigError, MethodUnavailableError
 from fastspami.methods.contract import store_result
 from fastspami.metrics import supervised_scores

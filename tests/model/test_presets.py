@@ -168,7 +168,7 @@ def test_weights_that_train_nothing_for_the_modalities_given_are_refused():
 
 @pytest.fixture(scope="module")
 def tiny_mdata():
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     return simulate("rna_adt", grid_size=8, n_rna=40, n_adt=8, seed=0)
 

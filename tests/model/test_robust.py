@@ -13,7 +13,7 @@ from fastspami.benchmark.diagnosis import (
     modality_partition_scores,
 )
 from fastspami.cli import build_parser
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import ConfigError
 from fastspami.methods.spami_method import integrate
 from fastspami.model.presets import PRESETS, SpaMIConfig, get_preset

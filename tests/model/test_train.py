@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fastspami.clustering.algorithms import leiden_n_clusters
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import TrainingDivergedError
 from fastspami.methods.spami_method import integrate
 from fastspami.metrics import supervised_scores

@@ -12,7 +12,7 @@ import pytest
 
 import fastspami as fs
 from fastspami.data.contract import write_mudata
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import InputDataError
 
 

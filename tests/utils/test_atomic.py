@@ -13,7 +13,7 @@ import pytest
 from fastspami._utils.atomic import atomic_path, remove_stale_temporaries
 from fastspami._utils.child_process import can_fork
 from fastspami.data.contract import read_mudata, write_mudata
-from fastspami.data.simulate import simulate
+from fastspami.data.simulation import simulate
 from fastspami.errors import OutputPathError
 
 

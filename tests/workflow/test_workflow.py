@@ -244,7 +244,7 @@ def test_bench_rule_writes_the_scaling_table(tmp_path):
 
 def test_a_dataset_of_ones_own_is_integrated_and_scored_without_download(tmp_path):
     """A registry entry with layout h5mu: its file is checked at parse time, then used as is."""
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     registry = write_config(
         tmp_path / "registry.yaml",

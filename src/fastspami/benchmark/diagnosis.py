@@ -308,7 +308,7 @@ def sensitivity_sweep(
 ) -> pd.DataFrame:
     """Run SpaMI variants and baselines on simulated datasets; one CSV row per run.
 
-    datasets: name -> keyword arguments of :func:`fastspami.data.simulate.simulate` (the seed is
+    datasets: name -> keyword arguments of :func:`fastspami.data.simulation.simulate` (the seed is
     added: each seed simulates its own data and trains with that seed); variants: name ->
     settings of :func:`fastspami.methods.spami_method.integrate` (a 'preset' key picks the
     preset, default 'simulated'), applied over ``spami_defaults``; baselines: method names
@@ -318,7 +318,7 @@ def sensitivity_sweep(
     seconds and the scores of :func:`summarize_run`. Runs already in ``out_csv`` are
     skipped, so an interrupted sweep resumes. Returns the whole table.
     """
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     path = Path(out_csv)
     path.parent.mkdir(parents=True, exist_ok=True)

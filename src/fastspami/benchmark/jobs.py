@@ -161,7 +161,7 @@ def simulate_job(
 ) -> None:
     """Simulate one dataset (noise = sd of the Gaussian noise) and write it as .h5mu."""
     from fastspami.data.contract import write_mudata
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     log.info("simulate %s noise_sd=%s seed=%s %s", scenario, noise, data_seed, kwargs)
     mdata = simulate(scenario, noise_sd=float(noise), seed=int(data_seed), **kwargs)

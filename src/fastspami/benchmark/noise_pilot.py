@@ -84,10 +84,10 @@ def run_pilot(
 ) -> pd.DataFrame:
     """Simulate each scenario at each noise sd ``draws`` times and score single modalities.
 
-    simulation: further keyword arguments of ``fastspami.data.simulate.simulate`` (pattern, grid...).
+    simulation: further keyword arguments of ``fastspami.data.simulation.simulate`` (pattern, grid...).
     Returns one row per (scenario, noise, draw, modality, clustering): data_seed and ari.
     """
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     rows = []
     for scenario in scenarios:

@@ -240,7 +240,7 @@ def bench_grid_size(n_spots: int) -> int:
 
 def simulate_bench_data(n_spots: int, seed: int = 0) -> mudata.MuData:
     """The benchmark's dataset: the 'rna_adt' block simulation on a grid of about n_spots spots."""
-    from fastspami.data.simulate import simulate
+    from fastspami.data.simulation import simulate
 
     # noise only on detected entries keeps RNA sparse: 1e6 spots fit in a few GB
     return simulate("rna_adt", grid_size=bench_grid_size(n_spots), seed=seed, noise_on="detected")
@@ -339,7 +339,7 @@ def random_bench_data(
     n_spots: int, feature_dims: list[int], seed: int = 0
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Grid coordinates of about n_spots spots and standard-normal float32 features."""
-    from fastspami.data.simulate import grid_coordinates
+    from fastspami.data.simulation import grid_coordinates
 
     coords = grid_coordinates(bench_grid_size(n_spots))
     rng = np.random.default_rng(seed)

@@ -9,6 +9,7 @@ __getattr__, __dir__, __all__ = attach(
         "MODALITY_KINDS": "contract",
         "build_mudata": "contract",
         "read_mudata": "contract",
+        "simulate": "simulation",
         "validate_mudata": "contract",
         "write_mudata": "contract",
     },

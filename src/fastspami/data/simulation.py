@@ -464,7 +464,7 @@ def simulate(
     if unknown:
         raise ConfigError(
             f"simulate() has no parameter(s) {', '.join(sorted(unknown))}; see "
-            "help(fastspami.data.simulate.simulate) for the ones it takes."
+            "help(fastspami.data.simulation.simulate) for the ones it takes."
         )
     given_factors = {"rna": factors_rna, "adt": factors_adt, "atac": factors_atac}
     params = dict(
@@ -506,7 +506,7 @@ def simulate(
     mdata.uns["dataset"] = {
         "name": name or f"simulated_{scenario}_noise{params['noise_sd']:g}_seed{params['seed']}",
         "technology": "simulated",
-        "source": "fastspami.data.simulate",
+        "source": "fastspami.data.simulation",
         "n_spots": n_spots,
         "n_domains": int(np.unique(labels).size),
         **stored,
