@@ -16,9 +16,7 @@ def test_simulate_then_integrate_writes_the_documented_slots(tmp_path, capsys):
     sim = tmp_path / "sim.h5mu"
     out = tmp_path / "out.h5mu"
     assert main(["simulate", "-o", str(sim), "--grid-size", "12", "--seed", "1"]) == 0
-    code = main(
-        ["integrate", str(sim), "-o", str(out), "--epochs", "5", "--weights", "1,1,10,10,5"]
-    )
+    code = main(["integrate", str(sim), "-o", str(out), "--preset", "simulated", "--epochs", "5"])
     assert code == 0
     result = mudata.read_h5mu(out)
     assert result.obsm["X_spami"].shape == (144, 64)
@@ -33,7 +31,23 @@ def test_integrate_trains_on_tiles_when_asked(tmp_path):
     sim = tmp_path / "sim.h5mu"
     out = tmp_path / "out.h5mu"
     assert main(["simulate", "-o", str(sim), "--grid-size", "12", "--seed", "1"]) == 0
-    assert main(["integrate", str(sim), "-o", str(out), "--epochs", "3", "--tile-spots", "50"]) == 0
+    assert (
+        main(
+            [
+                "integrate",
+                str(sim),
+                "-o",
+                str(out),
+                "--preset",
+                "simulated",
+                "--epochs",
+                "3",
+                "--tile-spots",
+                "50",
+            ]
+        )
+        == 0
+    )
     result = mudata.read_h5mu(out)
     assert result.uns["spami"]["config"]["tile_spots"] == 50
     assert result.obsm["X_spami"].shape == (144, 64)

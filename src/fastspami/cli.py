@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fastspami import __version__
     from fastspami.benchmark.bench_reference import REFERENCE_MAX_N
     from fastspami.data.simulation import PATTERNS, SCENARIOS
-    from fastspami.model.presets import FUSIONS, PRESETS
+    from fastspami.model.presets import DEFAULT_PRESET, FUSIONS, PRESETS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
     parser.add_argument("--version", action="version", version=f"spami {__version__}")
@@ -102,10 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     integ.add_argument("-o", "--output", required=True, help="output .h5mu (input + results)")
     integ.add_argument(
         "--preset",
-        default="simulated",
+        default=DEFAULT_PRESET,
         choices=sorted(PRESETS),
-        help="the paper's settings for a dataset, or 'robust' (ours; on RNA + protein it "
-        "concatenates the modality embeddings: docs/robust_preset.md)",
+        help="'robust' (ours, for your own data; on RNA + protein it concatenates the "
+        "modality embeddings), or the paper's settings for a dataset (simulated, misar, "
+        "brain_p22, thymus, paper_default) to reproduce the paper",
     )
     integ.add_argument(
         "--overwrite-input",

@@ -58,12 +58,14 @@ def test_tiled_training_runs_and_is_deterministic():
 
 @pytest.mark.parametrize(("tile_spots", "threshold"), [(100, None), (None, 1 << 20)])
 def test_bench_times_epochs_on_a_small_grid(tile_spots, threshold):
+    from fastspami.benchmark.bench_reference import REFERENCE_COLUMNS
     from fastspami.benchmark.scaling import SCALING_COLUMNS, measure_size
 
     row = measure_size(
         400, threads=1, epochs_timed=1, tile_spots=tile_spots, malloc_mmap_threshold=threshold
     )
-    assert set(row) == set(SCALING_COLUMNS)
+    reference_only = set(REFERENCE_COLUMNS) - {"speedup", "memory_ratio"}  # --reference
+    assert set(row) == set(SCALING_COLUMNS) - reference_only
     assert row["n_spots"] == 400 and row["tile_spots"] == (tile_spots or 0)
     assert row["epoch_s"] > 0 and row["gemm_s"] > 0 and row["graph_s"] > 0
     # training runs in its own process, which imports neither scanpy nor the simulator

@@ -123,7 +123,7 @@ def _leiden_ari(embedding, truth, n):
 def test_spami_reaches_ari_090_on_default_rna_adt_and_beats_each_modality(rna_adt):
     truth = rna_adt.obs["ground_truth"].astype(str).to_numpy()
     n_domains = len(set(truth))
-    result = integrate(rna_adt, seed=0, threads=1, progress=False)
+    result = integrate(rna_adt, preset="simulated", seed=0, threads=1, progress=False)
     ari = _leiden_ari(result.embedding, truth, n_domains)
     features = preprocess_mudata(rna_adt, seed=0)
     single = {name: _leiden_ari(f.X, truth, n_domains) for name, f in features.items()}

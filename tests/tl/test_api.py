@@ -28,26 +28,30 @@ def test_readme_example_integrates_clusters_and_records_its_parameters(small):
     fs.tl.cluster(mdata, use_rep="X_spami", n_clusters=5)
 
     n = mdata.n_obs
-    assert mdata.obsm["X_spami"].shape == (n, 64)
+    # robust (the default) concatenates the two modality embeddings on RNA + protein
+    assert mdata.obsm["X_spami"].shape == (n, 128)
     for mod in mdata.mod:
         assert mdata.obsm[f"X_spami_{mod}"].shape == (n, 64)
         assert mdata.mod[mod].obsm["spami_reconstruction"].shape[0] == n
-    attention = mdata.obsm["spami_attention"]
-    assert isinstance(attention, pd.DataFrame)
-    assert list(attention.columns) == list(mdata.mod)
-    np.testing.assert_allclose(attention.sum(axis=1), 1.0, rtol=1e-5)
+    assert "spami_attention" not in mdata.obsm  # concatenation weighs nothing
     uns = mdata.uns["spami"]
     assert uns["version"] == fs.__version__
-    assert uns["params"]["preset"] == "simulated" and uns["params"]["epochs"] == 20
+    assert uns["params"]["preset"] == "robust" and uns["params"]["epochs"] == 20
     labels = mdata.obs["spami_leiden"]
     assert labels.nunique() == 5
     assert mdata.uns["spami_leiden"]["params"]["n_clusters"] == 5
 
 
-def test_copy_returns_a_new_mudata_and_leaves_the_input_alone(small):
+def test_attention_is_named_by_modality_under_the_key_added_and_copy_leaves_the_input(small):
     mdata = small.copy()
-    out = fs.tl.integrate(mdata, copy=True, key_added="X_mine", epochs=5, progress=False)
-    assert "X_mine" in out.obsm and "mine_attention" in out.obsm
+    out = fs.tl.integrate(
+        mdata, preset="simulated", copy=True, key_added="X_mine", epochs=5, progress=False
+    )
+    attention = out.obsm["mine_attention"]
+    assert isinstance(attention, pd.DataFrame)
+    assert list(attention.columns) == list(mdata.mod)
+    np.testing.assert_allclose(attention.sum(axis=1), 1.0, rtol=1e-5)
+    assert "X_mine" in out.obsm and out.uns["mine"]["params"]["preset"] == "simulated"
     assert "X_mine" not in mdata.obsm and "mine" not in mdata.uns
 
 
@@ -95,7 +99,7 @@ def test_cluster_refuses_a_missing_embedding(small):
 
 def test_pl_functions_take_the_mudata_that_tl_wrote(small):
     mdata = small.copy()
-    fs.tl.integrate(mdata, epochs=5, progress=False)
+    fs.tl.integrate(mdata, preset="simulated", epochs=5, progress=False)
     fs.tl.cluster(mdata, n_clusters=5, method="kmeans")
     maps = fs.pl.spatial(mdata, color="spami_kmeans")
     assert [ax.get_title() for ax in maps.axes if ax.get_title()][:2] == [

@@ -1,6 +1,6 @@
 """SpaMI behind the common method interface, and the one-call Python API.
 
-    integrate(mdata, *, seed, threads, device, preset='simulated', **settings) -> IntegrationResult
+    integrate(mdata, *, seed, threads, device, preset='robust', **settings) -> IntegrationResult
 
 Settings are any field of :class:`fastspami.model.presets.SpaMIConfig` (k, lr, epochs, weights,
 fusion, hidden_dim, latent_dim, dropout, early_stopping, patience, min_delta, tile_spots,
@@ -25,7 +25,7 @@ import numpy as np
 from fastspami.data.contract import spatial_coordinates
 from fastspami.errors import ConfigError, InputDataError
 from fastspami.methods.contract import IntegrationResult
-from fastspami.model.presets import PREPROCESS_KEYS, SpaMIConfig, get_preset
+from fastspami.model.presets import DEFAULT_PRESET, PREPROCESS_KEYS, SpaMIConfig, get_preset
 from fastspami.model.ranges import (
     PREPROCESS_RANGES,
     SWITCH_RANGES,
@@ -69,7 +69,7 @@ def integrate(
     seed: int = 0,
     threads: int = 1,
     device: str = "cpu",
-    preset: str = "simulated",
+    preset: str = DEFAULT_PRESET,
     modalities: Any = None,
     exclude_modalities: Any = None,
     shuffle_coordinates: bool = False,

@@ -8,9 +8,7 @@ from fastspami.data.contract import prepare_mudata
 from fastspami.errors import ConfigError
 from fastspami.methods.contract import store_result
 from fastspami.methods.spami_method import integrate as run_spami
-from fastspami.model.presets import PRESETS, get_preset
-
-DEFAULT_PRESET = "simulated"
+from fastspami.model.presets import DEFAULT_PRESET, PRESETS, get_preset
 
 
 def integrate(
@@ -31,8 +29,8 @@ def integrate(
 
     ``mdata`` is checked against the data contract first, exactly as ``spami integrate``
     checks a file (same spots in the same order in every modality, coordinates, counts).
-    ``preset`` is one of the paper's settings (``simulated``, ``misar``, ``brain_p22``,
-    ``thymus``) or ``robust``; ``settings`` override any of its fields (``epochs``, ``lr``,
+    ``preset`` is ``robust`` (the default, for your own data) or one of the paper's settings
+    (``simulated``, ``misar``, ``brain_p22``, ``thymus``, ``paper_default``) to reproduce it; ``settings`` override any of its fields (``epochs``, ``lr``,
     ``k``, ``weights``, ``fusion``, ``tile_spots``, ...; see :class:`SpaMIConfig`).
 
     Writes, with ``base`` = ``key_added`` without its ``X_`` prefix:
