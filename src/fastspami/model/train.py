@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # tqdm.auto warns in notebooks without ipywidgets
 
 from fastspami._kernels.adam import Adam
 from fastspami._kernels.memory import reuse_freed_memory
