@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from fastspami import __version__
     from fastspami.data.simulate import SCENARIOS
-    from fastspami.model.presets import FUSIONS, PRESETS
+    from fastspami.model.presets import FUSIONS, PRECISIONS, PRESETS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
     parser.add_argument("--version", action="version", version=f"spami {__version__}")
@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop once the loss has not improved by 0.01 %% for 50 epochs",
     )
+    integ.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="bf16: the layers' dense products in bfloat16 (mixed precision) where the CPU "
+        "or GPU multiplies it natively, else float32 with a warning (default: the preset's, "
+        "float32)",
+    )
     integ.add_argument("--seed", type=int, default=0, help="random seed (weights, dropout)")
     integ.add_argument("--threads", type=int, default=1, help="CPU threads")
     integ.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -135,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=2, help="CPU threads")
     bench.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     bench.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["float32"],
+        help="train in each of these precisions, one row each, one after the other at every "
+        "size on the same data (e.g. float32 bf16)",
+    )
+    bench.add_argument(
         "--epochs-timed", type=int, default=5, help="epochs timed after one warm-up (median)"
     )
     bench.add_argument(
@@ -169,6 +184,8 @@ def run_bench(args: argparse.Namespace) -> None:
     if args.compare_tiled:
         if not args.tile_spots or args.full_epochs < 1:
             raise SpamiError("--compare-tiled needs --tile-spots and --full-epochs of at least 1")
+        if args.precision != ["float32"]:
+            raise SpamiError("--compare-tiled trains in float32; leave out --precision")
         path = run_compare_tiled(
             args.sizes,
             args.out,
@@ -190,6 +207,7 @@ def run_bench(args: argparse.Namespace) -> None:
         epochs_timed=args.epochs_timed,
         feature_dims=args.feature_dims,
         malloc_mmap_threshold=args.malloc_mmap_threshold,
+        precisions=args.precision,
     )
     print(f"wrote {path}")
 
@@ -218,6 +236,7 @@ def run_integrate(args: argparse.Namespace) -> None:
         fusion=args.fusion,
         early_stopping=args.early_stopping,
         tile_spots=args.tile_spots,
+        precision=args.precision,
     )
     write_mudata(mdata, args.output)
     print(f"wrote {args.output}: obsm['X_spami'] {mdata.obsm['X_spami'].shape}")

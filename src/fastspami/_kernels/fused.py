@@ -318,7 +318,7 @@ def dgi_loss_torch(
 def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     """The backward pass of ``relu(h + bias)`` given its output: ``grad`` (N, d) is set to
     zero in place where ``activation`` is not positive (``threshold_backward``), and its
-    column sums, the bias's gradient (d,), are returned. Fused: one pass over the rows,
+    column sums, the bias's gradient (d,), are returned (in float32 for a bfloat16 grad). Fused: one pass over the rows,
     sums kept in float64 per row block (torch sums in float32: results equal to rounding)."""
     if not (
         _use_fused(grad, activation)
@@ -327,7 +327,9 @@ def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> tor
         and activation.is_contiguous()
     ):
         torch.ops.aten.threshold_backward.grad_input(grad, activation, 0.0, grad_input=grad)
-        return grad.sum(dim=0)
+        if grad.dtype == torch.float32:
+            return grad.sum(dim=0)
+        return grad.sum(dim=0, dtype=torch.float32)  # bfloat16's sums accumulated in float32
     kernel = _kernels()["relu_bias_backward"]
     g, a = grad.detach().numpy(), activation.detach().numpy()
     n_rows, width = g.shape

@@ -21,6 +21,7 @@ INTEGRATE_KEYS = (
 PREPROCESS_KEYS = ("n_comps", "n_top_genes", "min_cells", "min_cells_adt")
 RECON_SCALINGS = ("none", "variance")
 FUSIONS = ("attention", "concat", "mean")
+PRECISIONS = ("float32", "bf16")  # fastspami._kernels.precision.PRECISIONS, without torch
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -54,6 +55,12 @@ class SpaMIConfig:
     - ``reconstruction_scaling``: 'none' (the paper) or 'variance': divide each modality's
       reconstruction loss by the mean feature variance of its (scaled) input, so each is
       the fraction of variance left unexplained.
+    - ``precision``: 'float32' (the default, every number as the paper's code) or 'bf16':
+      mixed precision, the GCN layers' dense products in bfloat16 with float32 weights,
+      optimizer state, sparse products, attention, critic and losses, on CPUs and GPUs
+      that multiply bfloat16 natively (elsewhere training runs in float32 with a warning;
+      :mod:`fastspami._kernels.precision`); speed and clustering against float32 in
+      docs/performance.md.
     """
 
     k: int = 3
@@ -72,11 +79,13 @@ class SpaMIConfig:
     preprocess: dict[str, Any] = field(default_factory=dict)
     input_scaling: str = "none"
     reconstruction_scaling: str = "none"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         _check_choice("input_scaling", self.input_scaling, INPUT_SCALINGS)
         _check_choice("reconstruction_scaling", self.reconstruction_scaling, RECON_SCALINGS)
         _check_choice("fusion", self.fusion, FUSIONS)
+        _check_choice("precision", self.precision, PRECISIONS)
 
     def with_overrides(self, **overrides: Any) -> SpaMIConfig:
         """A copy with the given fields replaced; unknown names raise ConfigError."""
