@@ -77,7 +77,8 @@ def epoch_products(
     corrupted) and decoders, the floor the ratio ``epoch_over_gemm`` has used since the
     harness was written. ``which='other'``: the other layers' products: the critic's
     ``h W`` (both embeddings of each modality with a contrastive loss) and, with attention
-    fusion, the attention's ``(M N, L) x (L, L)`` projection and its ``(L, 1)`` scores.
+    fusion, the attention's ``(M N, L) x (L, L)`` projection (its scores ``h . u`` are
+    element-wise sums, fused with the softmax: :mod:`fastspami._kernels.attention`).
     """
     h, latent = config.hidden_dim, config.latent_dim
     w_csl = config.loss_weights(len(dims))[0]
@@ -93,8 +94,8 @@ def epoch_products(
         raise ValueError(f"which must be 'gcn' or 'other', got {which!r}")
     products = [(n, latent, latent, True)] * (2 * sum(w != 0 for w in w_csl))  # the critic
     if config.fusion == "attention" and len(dims) > 1:
-        m_rows = n * len(dims)
-        products += [(m_rows, latent, latent, True), (m_rows, latent, 1, True)]
+        # the scores h . u are element-wise (fastspami._kernels.attention), not a product
+        products += [(n * len(dims), latent, latent, True)]
     return products
 
 

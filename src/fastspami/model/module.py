@@ -16,6 +16,7 @@ from torch import nn
 if TYPE_CHECKING:
     from fastspami.model.operators import GraphOperators, SparseOperator
 
+from fastspami._kernels.attention import attention_fusion
 from fastspami._kernels.dense import matmul, matmul_bias_relu, relu_matmul
 from fastspami._kernels.dropout import counter_dropout
 from fastspami._kernels.precision import DTYPES as COMPUTE_DTYPES
@@ -51,9 +52,10 @@ class GCNLayer(nn.Module):
     ) -> torch.Tensor:
         """``Â x W + b``; ``Â relu(x) W + b`` with ``relu_input`` (x is then overwritten);
         ``relu(Â x W + b)`` with ``relu_output`` (only for a layer that :attr:`widens`)."""
-        # Multiply by W first when it shrinks the width: the sparse product is then cheaper.
-        # The bias goes in place into the fresh product (no backward pass needs it): one
-        # (N, out) allocation less per layer, the same numbers.
+        # Multiply by W first when it shrinks the width: the sparse product is then cheaper,
+        # and the bias is added by the product's own pass (SparseOperator.add_bias). Where
+        # the layer widens the bias goes in place into the fresh product (no backward pass
+        # needs it): one (N, out) allocation less per layer, the same numbers.
         dtype = self.compute_dtype
         if not self.widens:
             if relu_output:
@@ -62,7 +64,7 @@ class GCNLayer(nn.Module):
                 product = relu_matmul(x, self.weight, dtype)
             else:
                 product = matmul(x, self.weight, dtype)
-            return propagate(product).add_(self.bias)
+            return propagate.add_bias(product, self.bias)
         if relu_input:
             x = F.relu(x, inplace=True)
         if relu_output:  # product, bias and ReLU in one kernel
@@ -143,12 +145,9 @@ class AttentionFusion(nn.Module):
         nn.init.xavier_uniform_(self.u_omega)
 
     def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        stacked = torch.stack(embeddings, dim=1)  # (N, M, L)
-        n, m, dim = stacked.shape
-        hidden = torch.tanh(matmul(stacked.reshape(n * m, dim), self.w_omega))
-        scores = (hidden @ self.u_omega).reshape(n, m)  # (N, M)
-        alpha = torch.softmax(scores, dim=1)
-        return (alpha.unsqueeze(-1) * stacked).sum(dim=1), alpha
+        """``alpha = softmax_m(tanh(Z_m W) u)``, ``Z = sum_m alpha_m Z_m``: (N, L), (N, M)
+        (fused on the CPU: :mod:`fastspami._kernels.attention`)."""
+        return attention_fusion(embeddings, self.w_omega, self.u_omega)
 
 
 class SpaMIModule(nn.Module):
