@@ -149,3 +149,23 @@ def test_fused_layers_give_the_same_bits_on_one_thread_and_on_two(graph, row_blo
     assert all(
         torch.equal(a, b) for a, b in zip(values_1 + grads_1, values_2 + grads_2, strict=True)
     )
+
+
+def test_bf16_relu_backward_and_bias_sum_match_torch(threads, monkeypatch):
+    """Mixed precision's ReLU backward and bias gradient, read as bfloat16's bits: the
+    gradient zeroed where torch's threshold_backward zeroes it (also at -0, +0, NaN and
+    +inf activations) and its column sums correctly rounded to float32."""
+    import fastspami._kernels.fused as fused_kernels
+
+    monkeypatch.setattr(fused_kernels, "MIN_ENTRIES_RELU_BACKWARD", 0)
+    generator = torch.Generator().manual_seed(threads)
+    act = torch.relu(torch.randn(300, 32, generator=generator)).bfloat16()
+    act[0, :4] = torch.tensor([float("nan"), float("inf"), -0.0, 0.0])
+    grad = (torch.randn(300, 32, generator=generator) + 2.0).bfloat16()
+    expected = grad.clone()
+    torch.ops.aten.threshold_backward.grad_input(expected, act, 0.0, grad_input=expected)
+    exact = expected.double().sum(0)
+    sums = fused_kernels.relu_backward_bias_sum_(grad, act)
+    assert torch.equal(grad, expected) and sums.dtype == torch.float32
+    half_ulp = np.spacing(exact.abs().numpy().astype(np.float32)) / 2
+    assert ((sums.double() - exact).abs().numpy() <= half_ulp).all()

@@ -187,6 +187,27 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
                 grad[i, k] = g
                 col_sum[k] += g
 
+    u16, u32 = np.uint16, np.uint32
+    negative_zero, negative_inf = u16(0x8000), u16(0xFF80)  # NaNs lie above 0x7F80 and -inf
+
+    @njit
+    def relu_bias_backward_bf16(grad, act, col_sum, lo, hi):
+        # bfloat16 as its bits (uint16): a value is <= 0 where its bits are 0 (+0) or lie
+        # in [-0, -inf] (threshold_backward zeroes exactly those: it keeps NaNs' gradient);
+        # its float32 value is the bits shifted up by 16
+        width = grad.shape[1]
+        bits = np.empty(width, dtype=u32)
+        values = bits.view(np.float32)
+        for i in range(lo, hi):
+            for k in range(width):
+                a = act[i, k]
+                off = a == u16(0) or (a >= negative_zero and a <= negative_inf)
+                g = u16(0) if off else grad[i, k]
+                grad[i, k] = g
+                bits[k] = u32(g) << u32(16)
+            for k in range(width):
+                col_sum[k] += values[k]
+
     @njit
     def squared_error(r, x, rows, scale, grad, row_sum, lo, hi):
         width = r.shape[1]
@@ -203,6 +224,7 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
         "dgi": dgi,
         "cosine": cosine,
         "relu_bias_backward": relu_bias_backward,
+        "relu_bias_backward_bf16": relu_bias_backward_bf16,
         "squared_error": squared_error,
     }
 
@@ -336,10 +358,13 @@ def dgi_loss_torch(
 def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     """The backward pass of ``relu(h + bias)`` given its output: ``grad`` (N, d) is set to
     zero in place where ``activation`` is not positive (``threshold_backward``), and its
-    column sums, the bias's gradient (d,), are returned (in float32 for a bfloat16 grad). Fused: one pass over the rows,
-    sums kept in float64 per row block (torch sums in float32: results equal to rounding)."""
+    column sums, the bias's gradient (d,), are returned in float32. Fused: one pass over the
+    rows, sums kept in float64 per row block (torch sums in float32: results equal to
+    rounding). For bfloat16 (mixed precision) the pass reads their bits (torch's
+    ``sum(dtype=float32)`` would first copy the whole gradient into float32)."""
+    bf16 = grad.dtype == torch.bfloat16 and activation.dtype == torch.bfloat16
     if not (
-        _use_fused(grad, activation)
+        (_use_fused(grad, activation) or (bf16 and grad.device.type == "cpu" and fused_available()))
         and grad.numel() >= MIN_ENTRIES_RELU_BACKWARD
         and grad.is_contiguous()
         and activation.is_contiguous()
@@ -348,8 +373,12 @@ def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> tor
         if grad.dtype == torch.float32:
             return grad.sum(dim=0)
         return grad.sum(dim=0, dtype=torch.float32)  # bfloat16's sums accumulated in float32
-    kernel = _kernels()["relu_bias_backward"]
-    g, a = grad.detach().numpy(), activation.detach().numpy()
+    if bf16:  # NumPy has no bfloat16: the kernel reads the bits
+        kernel = _kernels()["relu_bias_backward_bf16"]
+        g, a = (t.detach().view(torch.int16).numpy().view(np.uint16) for t in (grad, activation))
+    else:
+        kernel = _kernels()["relu_bias_backward"]
+        g, a = grad.detach().numpy(), activation.detach().numpy()
     n_rows, width = g.shape
     sums: dict[int, np.ndarray] = {}  # by the first row of each block
 
