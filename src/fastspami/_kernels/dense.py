@@ -23,6 +23,7 @@ from functools import cache
 import torch
 
 from fastspami._kernels.fused import relu_backward_bias_sum_
+from fastspami._kernels.transpose import contiguous
 
 
 @cache
@@ -117,8 +118,10 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # other order was 4x slower at 10^5 spots).
         if m == n or not weight_gradients_on_onednn():
             return a @ b
+        # oneDNN takes its left operand contiguous: the transposed copy in tiles
         if m > n:
-            return _linear(b.T, a).T
+            return _linear(contiguous(b.T), a).T
+        return _linear(contiguous(a), b.T)
     return _linear(a, b.T)
 
 
@@ -129,10 +132,14 @@ def _linear(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 def mm_bias_relu(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``relu(a @ b + bias)`` without autograd, in a's and b's dtype: one oneDNN kernel (bias
     and ReLU applied to each output tile while it is in cache, bit for bit the separate
-    operations) where :func:`mm` runs on oneDNN, or for bfloat16 on a CPU with oneDNN; else
-    ``a @ b`` then the bias and the ReLU in place."""
+    operations) where :func:`mm` runs on oneDNN, or for bfloat16 on a CPU with oneDNN (unless
+    ``SPAMI_DENSE=torch``); else ``a @ b`` then the bias and the ReLU in place (CUDA's
+    path)."""
     if _on_onednn(a, b) or (
-        a.dtype == torch.bfloat16 and a.device.type == "cpu" and onednn_available()
+        a.dtype == torch.bfloat16
+        and a.device.type == "cpu"
+        and _forced_kernel() != "torch"
+        and onednn_available()
     ):
         return torch.ops.mkldnn._linear_pointwise(a, b.T, bias, "relu", [None], "")
     return mm(a, b).add_(bias).relu_()
