@@ -169,22 +169,3 @@ def test_bf16_relu_backward_and_bias_sum_match_torch(threads, monkeypatch):
     assert torch.equal(grad, expected) and sums.dtype == torch.float32
     half_ulp = np.spacing(exact.abs().numpy().astype(np.float32)) / 2
     assert ((sums.double() - exact).abs().numpy() <= half_ulp).all()
-
-
-@pytest.mark.parametrize("width", [7, 64, 100])
-def test_tiled_transposed_copy_equals_torchs(threads, width, monkeypatch):
-    """The weight gradients' transposed operand, copied in tiles: torch's copy exactly,
-    and the product it feeds the same bits."""
-    import fastspami._kernels.transpose as transpose
-    from fastspami._kernels.dense import mm
-
-    monkeypatch.setattr(transpose, "MIN_ENTRIES", 0)
-    generator = torch.Generator().manual_seed(width)
-    h = torch.randn(1000, width, generator=generator)
-    copied = transpose.contiguous(h.T)
-    assert copied.is_contiguous() and torch.equal(copied, h.T.contiguous())
-    g = torch.randn(1000, 256, generator=generator)
-    tiled = mm(h.T, g)
-    monkeypatch.setattr(transpose, "MIN_ENTRIES", 1 << 62)  # torch's copy
-    assert torch.equal(tiled, mm(h.T, g))
-    torch.testing.assert_close(tiled, h.T @ g, rtol=1e-5, atol=1e-3)

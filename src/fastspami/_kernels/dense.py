@@ -23,7 +23,6 @@ from functools import cache
 import torch
 
 from fastspami._kernels.fused import relu_backward_bias_sum_
-from fastspami._kernels.transpose import contiguous
 
 
 @cache
@@ -118,10 +117,8 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # other order was 4x slower at 10^5 spots).
         if m == n or not weight_gradients_on_onednn():
             return a @ b
-        # oneDNN takes its left operand contiguous: the transposed copy in tiles
         if m > n:
-            return _linear(contiguous(b.T), a).T
-        return _linear(contiguous(a), b.T)
+            return _linear(b.T, a).T
     return _linear(a, b.T)
 
 
