@@ -360,3 +360,24 @@ def test_bench_refuses_an_output_folder_it_cannot_write_before_timing(tmp_path, 
     blocker.write_text("a file")
     err = _refused(["bench", "--out", str(blocker / "bench"), "--sizes", "100"], capsys)
     assert f"{blocker} is a file, not a folder" in err
+
+
+def test_integrate_takes_a_precision_and_records_the_one_that_ran(tmp_path, capsys):
+    """``--precision bf16``: bfloat16 where this CPU multiplies it natively, else float32
+    with a warning; the output says which ran. A precision that does not exist is refused."""
+    import torch
+
+    from fastspami._kernels.precision import bf16_supported
+
+    sim = tmp_path / "sim.h5mu"
+    out = tmp_path / "out.h5mu"
+    assert main(["simulate", "-o", str(sim), "--grid-size", "12", "--seed", "1"]) == 0
+    assert (
+        main(["integrate", str(sim), "-o", str(out), "--epochs", "3", "--precision", "bf16"]) == 0
+    )
+    uns = mudata.read_h5mu(out).uns["spami"]
+    assert uns["config"]["precision"] == "bf16"
+    assert uns["precision"] == ("bf16" if bf16_supported(torch.device("cpu")) else "float32")
+    with pytest.raises(SystemExit):
+        main(["integrate", str(sim), "-o", str(out), "--precision", "fp16"])
+    assert "invalid choice: 'fp16'" in capsys.readouterr().err

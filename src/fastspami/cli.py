@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fastspami import __version__
     from fastspami.benchmark.bench_reference import REFERENCE_MAX_N
     from fastspami.data.simulation import PATTERNS, SCENARIOS
-    from fastspami.model.presets import DEFAULT_PRESET, FUSIONS, PRESETS
+    from fastspami.model.presets import DEFAULT_PRESET, FUSIONS, PRECISIONS, PRESETS
 
     parser = argparse.ArgumentParser(prog="spami", description=__doc__)
     parser.add_argument("--version", action="version", version=f"spami {__version__}")
@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop once the loss has not improved by 0.01 %% for 50 epochs",
     )
     integ.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="bf16: the layers' dense products in bfloat16 (mixed precision) where the CPU "
+        "or GPU multiplies it natively, else float32 with a warning (default: the preset's, "
+        "float32)",
+    )
+    integ.add_argument(
         "--seed",
         type=_in_range(RUN_RANGES["seed"]),
         default=0,
@@ -193,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="numbers of spots (each rounded to a square grid)",
     )
     bench.add_argument("--out", default="results/bench", help="folder for the csv and png")
+    bench.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["float32"],
+        help="train in each of these precisions, one row each, one after the other at every "
+        "size on the same data (e.g. float32 bf16)",
+    )
     bench.add_argument(
         "--threads", type=_in_range(RUN_RANGES["threads"]), default=2, help="CPU threads"
     )
@@ -264,6 +279,8 @@ def run_bench(args: argparse.Namespace) -> None:
         raise SpamiError("--reference times the scaling runs; it does not go with --compare-tiled")
     if args.compare_tiled and (not args.tile_spots or args.full_epochs < 1):
         raise SpamiError("--compare-tiled needs --tile-spots and --full-epochs of at least 1")
+    if args.compare_tiled and args.precision != ["float32"]:
+        raise SpamiError("--compare-tiled trains in float32; leave out --precision")
     if args.reference:  # the authors' package must import before anything is measured
         from fastspami.methods.spami_reference_compat import load_reference
 
@@ -293,6 +310,7 @@ def run_bench(args: argparse.Namespace) -> None:
         malloc_mmap_threshold=args.malloc_mmap_threshold,
         reference=args.reference,
         reference_max_n=args.reference_max_n,
+        precisions=args.precision,
     )
     print(f"wrote {path}")
 
@@ -337,6 +355,7 @@ def run_integrate(args: argparse.Namespace) -> None:
             fusion=args.fusion,
             early_stopping=args.early_stopping,
             tile_spots=args.tile_spots,
+            precision=args.precision,
         )
     except InputDataError as err:  # preprocessing names the modality: add the file
         if str(args.input) in str(err):

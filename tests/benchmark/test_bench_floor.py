@@ -53,18 +53,23 @@ def _expected(config) -> Counter:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"fusion": "concat"}, {"weights": [0.0, 0.0, None, None, None]}],
-    ids=["attention", "concat", "no-contrastive"],
+    [{}, {"fusion": "concat"}, {"weights": [0.0, 0.0, None, None, None]}, {"precision": "bf16"}],
+    ids=["attention", "concat", "no-contrastive", "bf16"],
 )
-def test_floor_products_are_the_epochs_products(overrides):
+def test_floor_products_are_the_epochs_products(overrides, monkeypatch):
     """Every dense product of one epoch (forward and backward), no more and no fewer, is in
-    the floor: the GCN layers' and the critic's and attention's."""
+    the floor: the GCN layers' and the critic's and attention's (in bf16 too, whose GCN
+    products run in bfloat16; forced here where the CPU only emulates it)."""
+    import fastspami._kernels.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     rng = np.random.default_rng(0)
     config = get_preset("simulated").with_overrides(hidden_dim=32, latent_dim=16, **overrides)
     coords = np.stack(np.meshgrid(np.arange(10), np.arange(5)), -1).reshape(-1, 2).astype(float)
     xs = [torch.from_numpy(rng.normal(size=(N_SPOTS, d)).astype(np.float32)) for d in DIMS]
     seed_everything(0)
     module = build_module(DIMS, config)
+    assert module.precision == config.precision
     ops = GraphOperators.from_coordinates(coords, config.k, torch.device("cpu"))
     optimizer = Adam(module.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(0)
@@ -155,3 +160,32 @@ def test_floor_timed_in_small_groups(monkeypatch):
     for kernel in ("torch", "model"):
         seconds = bench.time_gemms(200, DIMS, config, threads=1, repeats=1, kernel=kernel)
         assert 0 < seconds < 10
+
+
+def test_bench_trains_each_precision_on_the_same_data(tmp_path):
+    """``--precision float32 bf16``: one row per size and precision, saying what was asked
+    for and what ran (bf16 where this CPU has it, else float32), on the same data."""
+    import pandas as pd
+    import torch
+
+    from fastspami._kernels.precision import bf16_supported
+    from fastspami.cli import main
+
+    argv = ["bench", "--sizes", "300", "--precision", "float32", "bf16", "--epochs-timed", "1"]
+    assert main([*argv, "--full-epochs", "0", "--threads", "1", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "scaling.csv")
+    ran = "bf16" if bf16_supported(torch.device("cpu")) else "float32"
+    assert table["precision_requested"].tolist() == ["float32", "bf16"]
+    assert table["precision"].tolist() == ["float32", ran]
+    assert table["n_spots"].nunique() == 1 and table["preprocess_s"].nunique() == 1
+    assert (table["epoch_s"] > 0).all() and (table["gemm_s"] > 0).all()
+
+
+def test_bench_floor_in_bfloat16_times_the_same_products():
+    """The bf16 floor multiplies the same shapes in bfloat16 (positive, finite seconds)."""
+    import fastspami.benchmark.scaling as bench
+
+    config = get_preset("simulated")
+    seconds = bench.time_gemms(200, DIMS, config, threads=1, repeats=1, kernel="torch",
+                               dtype="bfloat16")  # fmt: skip
+    assert 0 < seconds < 10

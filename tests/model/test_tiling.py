@@ -61,11 +61,12 @@ def test_bench_times_epochs_on_a_small_grid(tile_spots, threshold):
     from fastspami.benchmark.bench_reference import REFERENCE_COLUMNS
     from fastspami.benchmark.scaling import SCALING_COLUMNS, measure_size
 
-    row = measure_size(
+    (row,) = measure_size(
         400, threads=1, epochs_timed=1, tile_spots=tile_spots, malloc_mmap_threshold=threshold
     )
     reference_only = set(REFERENCE_COLUMNS) - {"speedup", "memory_ratio"}  # --reference
     assert set(row) == set(SCALING_COLUMNS) - reference_only
+    assert row["precision"] == row["precision_requested"] == "float32"
     assert row["n_spots"] == 400 and row["tile_spots"] == (tile_spots or 0)
     assert row["epoch_s"] > 0 and row["gemm_s"] > 0 and row["graph_s"] > 0
     # training runs in its own process, which imports neither scanpy nor the simulator
@@ -79,7 +80,7 @@ def test_bench_trains_on_random_features_of_given_widths():
     """``--feature-dims``: the reference shapes (random features), no simulation timed."""
     from fastspami.benchmark.scaling import measure_size
 
-    row = measure_size(400, threads=1, epochs_timed=1, feature_dims=[5, 3])
+    (row,) = measure_size(400, threads=1, epochs_timed=1, feature_dims=[5, 3])
     assert row["feature_dims"] == "5+3"
     assert math.isnan(row["simulate_s"]) and math.isnan(row["preprocess_s"])
     assert row["epoch_s"] > 0 and row["epoch_over_gemm"] > 0

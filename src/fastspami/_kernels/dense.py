@@ -104,7 +104,9 @@ def _on_onednn(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` for 2-D tensors, without autograd; oneDNN for float32 on the CPU where
-    :func:`uses_onednn`."""
+    :func:`uses_onednn`. bfloat16 operands go to ``torch.mm`` (oneDNN's bfloat16 matmul on
+    the CPU, which reads transposed operands in place; cuBLAS on CUDA), accumulated in
+    float32 and rounded to bfloat16."""
     if not _on_onednn(a, b):
         return a @ b
     # The kernel computes p @ qᵀ for q of shape (out, in), parallel over the rows of p.
@@ -125,89 +127,122 @@ def _linear(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def mm_bias_relu(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``relu(a @ b + bias)`` without autograd: one oneDNN kernel (bias and ReLU applied to
-    each output tile while it is in cache, bit for bit the separate operations) where
-    :func:`mm` runs on oneDNN, else ``a @ b`` then the bias and the ReLU in place."""
-    if _on_onednn(a, b):
+    """``relu(a @ b + bias)`` without autograd, in a's and b's dtype: one oneDNN kernel (bias
+    and ReLU applied to each output tile while it is in cache, bit for bit the separate
+    operations) where :func:`mm` runs on oneDNN, or for bfloat16 on a CPU with oneDNN (unless
+    ``SPAMI_DENSE=torch``); else ``a @ b`` then the bias and the ReLU in place (CUDA's
+    path)."""
+    if _on_onednn(a, b) or (
+        a.dtype == torch.bfloat16
+        and a.device.type == "cpu"
+        and _forced_kernel() != "torch"
+        and onednn_available()
+    ):
         return torch.ops.mkldnn._linear_pointwise(a, b.T, bias, "relu", [None], "")
     return mm(a, b).add_(bias).relu_()
 
 
+def _cast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """t in ``dtype`` (t itself when it has it already)."""
+    return t if t.dtype == dtype else t.to(dtype)
+
+
 class _Matmul(torch.autograd.Function):
-    """``x @ w`` whose three products (forward, both gradients) go through :func:`mm`."""
+    """``x @ w`` whose three products (forward, both gradients) go through :func:`mm` in
+    ``dtype``; the result and the gradients come back in w's and x's dtypes."""
 
     @staticmethod
-    def forward(ctx, x, w):  # noqa: D102
-        ctx.save_for_backward(x, w)
-        return mm(x.detach(), w.detach())
+    def forward(ctx, x, w, dtype):  # noqa: D102
+        xc, wc = _cast(x.detach(), dtype), _cast(w.detach(), dtype)
+        ctx.save_for_backward(xc, wc)
+        ctx.dtypes = x.dtype, w.dtype
+        return _cast(mm(xc, wc), w.dtype)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: D102
         x, w = ctx.saved_tensors
-        grad_x = mm(grad, w.T) if ctx.needs_input_grad[0] else None
-        grad_w = mm(x.T, grad) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_w
+        x_dtype, w_dtype = ctx.dtypes
+        grad = _cast(grad, w.dtype)
+        grad_x = _cast(mm(grad, w.T), x_dtype) if ctx.needs_input_grad[0] else None
+        grad_w = _cast(mm(x.T, grad), w_dtype) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w, None
 
 
 class _ReluMatmul(torch.autograd.Function):
     """``relu(h) @ w``, the ReLU applied in place to h (a fresh pre-activation nothing else
-    reads), and in the backward pass applied in place to the fresh gradient ``g wᵀ``.
+    reads), and in the backward pass applied in place to the fresh gradient ``g wᵀ``; the
+    products in ``dtype``, the result in w's dtype.
 
     The same numbers as ``F.relu(h, inplace=True) @ w``; autograd's ReLU node would allocate
     another (N, hidden) gradient: 14 % of an epoch at 100,000 spots went there.
     """
 
     @staticmethod
-    def forward(ctx, h, w):  # noqa: D102
+    def forward(ctx, h, w, dtype):  # noqa: D102
         a = h.detach().relu_()  # h's only consumer is this product: overwriting it is safe
-        ctx.save_for_backward(a, w)
-        return mm(a, w.detach())
+        ac, wc = _cast(a, dtype), _cast(w.detach(), dtype)
+        ctx.save_for_backward(ac, wc)
+        ctx.dtypes = h.dtype, w.dtype
+        return _cast(mm(ac, wc), w.dtype)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: D102
         a, w = ctx.saved_tensors
+        h_dtype, w_dtype = ctx.dtypes
+        grad = _cast(grad, w.dtype)
         grad_a = mm(grad, w.T)
         # the ReLU's backward, written into grad_a itself: zero where the unit was off
         torch.ops.aten.threshold_backward.grad_input(grad_a, a, 0.0, grad_input=grad_a)
-        return grad_a, mm(a.T, grad)
+        return _cast(grad_a, h_dtype), _cast(mm(a.T, grad), w_dtype), None
 
 
 class _MatmulBiasRelu(torch.autograd.Function):
     """``relu(x @ w + b)``: the product, bias and ReLU in one pass forward
     (:func:`mm_bias_relu`); backward, the ReLU's mask and the bias's gradient (a column sum)
     in one pass over the incoming gradient (:func:`fastspami._kernels.fused.relu_backward_bias_sum_`).
+    The products run in ``dtype``, and the result stays in it (its consumer is the next
+    layer's product, in the same dtype); the gradients come back in x's, w's and b's dtypes.
 
     At 99,856 spots a separate bias addition, ReLU, ReLU backward and column sum each read
     and wrote an (N, 256) array: about 15 ms per layer, six such layers per epoch.
     """
 
     @staticmethod
-    def forward(ctx, x, w, b):  # noqa: D102
-        a = mm_bias_relu(x.detach(), w.detach(), b.detach())
-        ctx.save_for_backward(x, w, a)
+    def forward(ctx, x, w, b, dtype):  # noqa: D102
+        xc, wc = _cast(x.detach(), dtype), _cast(w.detach(), dtype)
+        a = mm_bias_relu(xc, wc, b.detach())
+        ctx.save_for_backward(xc, wc, a)
+        ctx.dtypes = x.dtype, w.dtype
         return a
 
     @staticmethod
     def backward(ctx, grad):  # noqa: D102
         x, w, a = ctx.saved_tensors
+        x_dtype, w_dtype = ctx.dtypes
         # grad is the fresh gradient of a from its one consumer (the next layer's product):
         # the ReLU's backward overwrites it with the pre-activation's gradient
+        grad = _cast(grad, a.dtype)
         grad_b = relu_backward_bias_sum_(grad, a)
-        grad_x = mm(grad, w.T) if ctx.needs_input_grad[0] else None
-        return grad_x, mm(x.T, grad), grad_b
+        grad_x = _cast(mm(grad, w.T), x_dtype) if ctx.needs_input_grad[0] else None
+        return grad_x, _cast(mm(x.T, grad), w_dtype), grad_b, None
 
 
-def matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``x @ w`` with autograd, for (N, a) x (a, b) tensors."""
-    return _Matmul.apply(x, w)
+def matmul(x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``x @ w`` with autograd, for (N, a) x (a, b) tensors, the products in ``dtype``
+    (default w's: float32) and the result in w's dtype."""
+    return _Matmul.apply(x, w, dtype or w.dtype)
 
 
-def matmul_bias_relu(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``relu(x @ w + b)`` with autograd, for (N, a) x (a, b) tensors and a bias (b,); the
-    result must have one consumer that does not modify it (its gradient is overwritten)."""
-    return _MatmulBiasRelu.apply(x, w, b)
+def matmul_bias_relu(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """``relu(x @ w + b)`` with autograd, for (N, a) x (a, b) tensors and a bias (b,), in
+    ``dtype`` (default w's; the result too); the result must have one consumer that does not
+    modify it (its gradient is overwritten)."""
+    return _MatmulBiasRelu.apply(x, w, b, dtype or w.dtype)
 
 
-def relu_matmul(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``relu(h) @ w`` with autograd; h is overwritten by its ReLU (pass a fresh tensor)."""
-    return _ReluMatmul.apply(h, w)
+def relu_matmul(h: torch.Tensor, w: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``relu(h) @ w`` with autograd, the product in ``dtype`` (default w's) and the result
+    in w's dtype; h is overwritten by its ReLU (pass a fresh tensor)."""
+    return _ReluMatmul.apply(h, w, dtype or w.dtype)

@@ -16,7 +16,8 @@ vector, lie in [-1, 1]; libm's exp is a scalar call). Measured on a 2-core AMD E
 4.5 ms (polynomial) -> 3.6 ms (one exp per score shared by its softplus and sigmoid,
 the four logs as one).
 
-A third kernel serves the GCN layers (:func:`relu_backward_bias_sum_`, used by
+A third computes the reconstruction loss (:func:`weighted_mse`), and a fourth serves the
+GCN layers (:func:`relu_backward_bias_sum_`, used by
 :func:`fastspami._kernels.dense.matmul_bias_relu`): the ReLU's backward and the bias's gradient in one
 pass over an (N, 256) gradient instead of two.
 
@@ -186,7 +187,46 @@ def _compile(numba, cache: bool):  # noqa: C901 - the kernels' bodies, compiled 
                 grad[i, k] = g
                 col_sum[k] += g
 
-    return {"dgi": dgi, "cosine": cosine, "relu_bias_backward": relu_bias_backward}
+    u16, u32 = np.uint16, np.uint32
+    negative_zero, negative_inf = u16(0x8000), u16(0xFF80)  # NaNs lie above 0x7F80 and -inf
+
+    @njit
+    def relu_bias_backward_bf16(grad, act, col_sum, lo, hi):
+        # bfloat16 as its bits (uint16): a value is <= 0 where its bits are 0 (+0) or lie
+        # in [-0, -inf] (threshold_backward zeroes exactly those: it keeps NaNs' gradient);
+        # its float32 value is the bits shifted up by 16
+        width = grad.shape[1]
+        bits = np.empty(width, dtype=u32)
+        values = bits.view(np.float32)
+        for i in range(lo, hi):
+            for k in range(width):
+                a = act[i, k]
+                off = a == u16(0) or (a >= negative_zero and a <= negative_inf)
+                g = u16(0) if off else grad[i, k]
+                grad[i, k] = g
+                bits[k] = u32(g) << u32(16)
+            for k in range(width):
+                col_sum[k] += values[k]
+
+    @njit
+    def squared_error(r, x, rows, scale, grad, row_sum, lo, hi):
+        width = r.shape[1]
+        for i in range(lo, hi):
+            ri = rows[i]
+            acc = f32(0.0)
+            for k in range(width):
+                d = r[ri, k] - x[ri, k]
+                grad[ri, k] = d * scale
+                acc += d * d
+            row_sum[i] = acc
+
+    return {
+        "dgi": dgi,
+        "cosine": cosine,
+        "relu_bias_backward": relu_bias_backward,
+        "relu_bias_backward_bf16": relu_bias_backward_bf16,
+        "squared_error": squared_error,
+    }
 
 
 def _rows_array(rows: torch.Tensor | None, n: int) -> np.ndarray:
@@ -318,18 +358,27 @@ def dgi_loss_torch(
 def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     """The backward pass of ``relu(h + bias)`` given its output: ``grad`` (N, d) is set to
     zero in place where ``activation`` is not positive (``threshold_backward``), and its
-    column sums, the bias's gradient (d,), are returned. Fused: one pass over the rows,
-    sums kept in float64 per row block (torch sums in float32: results equal to rounding)."""
+    column sums, the bias's gradient (d,), are returned in float32. Fused: one pass over the
+    rows, sums kept in float64 per row block (torch sums in float32: results equal to
+    rounding). For bfloat16 (mixed precision) the pass reads their bits (torch's
+    ``sum(dtype=float32)`` would first copy the whole gradient into float32)."""
+    bf16 = grad.dtype == torch.bfloat16 and activation.dtype == torch.bfloat16
     if not (
-        _use_fused(grad, activation)
+        (_use_fused(grad, activation) or (bf16 and grad.device.type == "cpu" and fused_available()))
         and grad.numel() >= MIN_ENTRIES_RELU_BACKWARD
         and grad.is_contiguous()
         and activation.is_contiguous()
     ):
         torch.ops.aten.threshold_backward.grad_input(grad, activation, 0.0, grad_input=grad)
-        return grad.sum(dim=0)
-    kernel = _kernels()["relu_bias_backward"]
-    g, a = grad.detach().numpy(), activation.detach().numpy()
+        if grad.dtype == torch.float32:
+            return grad.sum(dim=0)
+        return grad.sum(dim=0, dtype=torch.float32)  # bfloat16's sums accumulated in float32
+    if bf16:  # NumPy has no bfloat16: the kernel reads the bits
+        kernel = _kernels()["relu_bias_backward_bf16"]
+        g, a = (t.detach().view(torch.int16).numpy().view(np.uint16) for t in (grad, activation))
+    else:
+        kernel = _kernels()["relu_bias_backward"]
+        g, a = grad.detach().numpy(), activation.detach().numpy()
     n_rows, width = g.shape
     sums: dict[int, np.ndarray] = {}  # by the first row of each block
 
@@ -340,6 +389,57 @@ def relu_backward_bias_sum_(grad: torch.Tensor, activation: torch.Tensor) -> tor
     in_row_blocks(block, n_rows)
     total = np.sum([sums[lo] for lo in sorted(sums)], axis=0)  # a fixed order: deterministic
     return torch.from_numpy(total.astype(np.float32))
+
+
+class _FusedMSE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, r, x, weight, rows):  # noqa: D102
+        r_np, x_np = (t.detach().contiguous().numpy() for t in (r, x))
+        rows_np = _rows_array(rows, r.shape[0])
+        (grad,) = _gradient_arrays(1, tuple(r.shape), rows)
+        row_sum = np.empty(len(rows_np), dtype=np.float32)
+        numel = len(rows_np) * r.shape[1]
+        scale = np.float32(2.0 * weight / numel)
+        _over_rows("squared_error", len(rows_np), r_np, x_np, rows_np, scale, grad, row_sum)
+        ctx.grads = (torch.from_numpy(grad),)
+        return torch.tensor(row_sum.sum(dtype=np.float64) / numel * weight, dtype=r.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):  # noqa: D102
+        (grad,), ctx.grads = _scaled(ctx.grads, grad_output), None
+        return grad, None, None, None
+
+
+def weighted_mse(
+    reconstruction: torch.Tensor,
+    target: torch.Tensor,
+    weight: float,
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``weight * mean((reconstruction - target)^2)`` over the spots ``rows`` (None = all)
+    and every feature; the target needs no gradient.
+
+    On the CPU one pass computes the value and the reconstruction's gradient, the weight
+    included (torch's ``mse_loss`` reads both arrays three times and writes two more: its
+    difference and the gradient). Equal to torch's to rounding: the gradient is the
+    difference times ``2 weight / numel`` (torch multiplies by the two apart), the value
+    is summed per row in float32 and over rows in float64 (torch: a float32 reduction).
+    """
+    if _use_fused(reconstruction, target) and not target.requires_grad:
+        return _FusedMSE.apply(reconstruction, target, float(weight), rows)
+    return weighted_mse_torch(reconstruction, target, weight, rows)
+
+
+def weighted_mse_torch(
+    reconstruction: torch.Tensor,
+    target: torch.Tensor,
+    weight: float,
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`weighted_mse` with ``F.mse_loss`` (any device)."""
+    if rows is not None:
+        reconstruction, target = reconstruction[rows], target[rows]
+    return weight * F.mse_loss(reconstruction, target)
 
 
 def mean_cosine(a: torch.Tensor, b: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:

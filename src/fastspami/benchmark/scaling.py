@@ -58,6 +58,8 @@ SCALING_COLUMNS = [
     "n_spots",
     "threads",
     "device",
+    "precision",
+    "precision_requested",
     "simulate_s",
     "preprocess_s",
     "graph_s",
@@ -90,7 +92,8 @@ def epoch_products(
     corrupted) and decoders, the floor the ratio ``epoch_over_gemm`` has used since the
     harness was written. ``which='other'``: the other layers' products: the critic's
     ``h W`` (both embeddings of each modality with a contrastive loss) and, with attention
-    fusion, the attention's ``(M N, L) x (L, L)`` projection and its ``(L, 1)`` scores.
+    fusion, the attention's ``(M N, L) x (L, L)`` projection (its scores ``h . u`` are
+    element-wise sums, fused with the softmax: :mod:`fastspami._kernels.attention`).
     """
     h, latent = config.hidden_dim, config.latent_dim
     w_csl = config.loss_weights(len(dims))[0]
@@ -106,8 +109,8 @@ def epoch_products(
         raise ValueError(f"which must be 'gcn' or 'other', got {which!r}")
     products = [(n, latent, latent, True)] * (2 * sum(w != 0 for w in w_csl))  # the critic
     if config.fusion == "attention" and len(dims) > 1:
-        m_rows = n * len(dims)
-        products += [(m_rows, latent, latent, True), (m_rows, latent, 1, True)]
+        # the scores h . u are element-wise (fastspami._kernels.attention), not a product
+        products += [(n * len(dims), latent, latent, True)]
     return products
 
 
@@ -144,6 +147,7 @@ def time_gemms(
     kernel: str = "model",
     which: str = "gcn",
     device: str = "cpu",
+    dtype: str = "float32",
 ) -> float:
     """Median seconds of dense products of one epoch at N spots and the given input widths.
 
@@ -154,7 +158,9 @@ def time_gemms(
     :func:`fastspami._kernels.dense.uses_onednn`), 'torch' times ``torch.mm`` (MKL on the CPU) into
     preallocated outputs. On CUDA both are torch's (cuBLAS), timed to completion. The
     products run in order, each group of them that fits in :data:`FLOOR_MEMORY_BYTES`
-    ``repeats`` times after one warm-up; the groups' medians are summed.
+    ``repeats`` times after one warm-up; the groups' medians are summed. ``dtype``
+    'bfloat16' times the products in bfloat16 (``torch.mm``: oneDNN on the CPU, cuBLAS on
+    CUDA, whichever ``kernel``), as mixed precision runs the GCN layers'.
     """
     import torch
 
@@ -169,7 +175,7 @@ def time_gemms(
     total = 0.0
     with reuse_freed_memory():
         for group in groups_within(products, FLOOR_MEMORY_BYTES):
-            mats = _product_matrices(group, dev)
+            mats = _product_matrices(group, dev, getattr(torch, dtype))
             times = []
             for _ in range(repeats + 1):
                 start = time.perf_counter()
@@ -182,13 +188,13 @@ def time_gemms(
     return total
 
 
-def _product_matrices(products: list[tuple], device) -> list[tuple]:
+def _product_matrices(products: list[tuple], device, dtype) -> list[tuple]:
     """Random operands and preallocated outputs of each product: the floor is the
     arithmetic, not the allocator's page faults."""
     import torch
 
     def new(*shape: int, fill=torch.randn) -> torch.Tensor:
-        return fill(*shape, device=device)
+        return fill(*shape, device=device, dtype=dtype)
 
     return [
         (new(rows, a), new(a, b), new(rows, b))
@@ -257,17 +263,20 @@ def measure_size(
     seed: int = 0,
     malloc_mmap_threshold: int | None = None,
     feature_dims: list[int] | None = None,
+    precisions: list[str] | None = None,
     reference: bool = False,
     reference_max_n: int = REFERENCE_MAX_N,
-) -> dict[str, Any]:
-    """All timings for one dataset size.
+) -> list[dict[str, Any]]:
+    """All timings for one dataset size: one row per precision in ``precisions`` (default
+    float32 alone), each trained on the same data, one after the other.
 
     With ``feature_dims`` the model trains on Gaussian random features of those widths on
     the grid (no simulation or preprocessing: their times are NaN), e.g. the authors'
     shapes (50- and 30-dimensional features). With ``reference`` the authors' package
-    trains next, in a fresh process of its own, on the same features and threads
-    (:func:`fastspami.benchmark.bench_reference.measure_reference_training`; up to ``reference_max_n``
-    spots and what fits in memory, else ``reference_status`` says why not).
+    trains next, once, in a fresh process of its own, on the same features and threads
+    (:func:`fastspami.benchmark.bench_reference.measure_reference_training`; up to
+    ``reference_max_n`` spots and what fits in memory, else ``reference_status`` says why
+    not); every row gets its columns and the ratios to that row's epoch and memory.
 
     Simulation and preprocessing run here (``prepare_peak_rss_mb`` is this process's peak:
     call it in a fresh process); the graph, the epochs, the GEMMs and full training run in a
@@ -279,20 +288,15 @@ def measure_size(
     import os
     import tempfile
 
-    if feature_dims:  # needs numpy, torch and SpaMI alone: no scanpy, anndata or mudata
-        coords, matrices = random_bench_data(n_spots, feature_dims, seed)
-        simulate_s = preprocess_s = float("nan")
-    else:
-        from fastspami.pp.preprocess import preprocess_mudata
+    from fastspami.model.presets import SpaMIConfig
 
-        t0 = time.perf_counter()
-        mdata = simulate_bench_data(n_spots, seed)
-        t1 = time.perf_counter()
-        features = preprocess_mudata(mdata, seed=seed)
-        simulate_s, preprocess_s = t1 - t0, time.perf_counter() - t1
-        coords = np.asarray(mdata.obsm["spatial"], dtype=float)
-        matrices = [f.X for f in features.values()]
-        del mdata, features
+    precisions = precisions or ["float32"]
+    for precision in precisions:
+        SpaMIConfig(precision=precision)  # an unknown precision stops before any work
+
+    timings: dict[str, float] = {}
+    coords, matrices = prepare_bench_data(n_spots, seed, feature_dims, timings)
+    simulate_s, preprocess_s = timings["simulate_s"], timings["preprocess_s"]
     env = None
     if malloc_mmap_threshold:
         env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(int(malloc_mmap_threshold))}
@@ -301,16 +305,19 @@ def measure_size(
         np.savez(data, coords=coords, **{f"x{i}": x for i, x in enumerate(matrices)})
         dims = "+".join(str(x.shape[1]) for x in matrices)
         del matrices
-        args = {
-            "data": str(data),
-            "threads": threads,
-            "device": device,
-            "epochs_timed": epochs_timed,
-            "full_epochs": full_epochs,
-            "tile_spots": tile_spots,
-            "seed": seed,
-        }
-        training = _run_in_subprocess("measure_training", args, env=env, quiet=True)
+        trainings = []
+        for precision in precisions:
+            args = {
+                "data": str(data),
+                "threads": threads,
+                "device": device,
+                "epochs_timed": epochs_timed,
+                "full_epochs": full_epochs,
+                "tile_spots": tile_spots,
+                "seed": seed,
+                "precision": precision,
+            }
+            trainings.append(_run_in_subprocess("measure_training", args, env=env, quiet=True))
         theirs: dict[str, Any] = {}
         if reference and device != "cpu":
             theirs = {"reference_status": "skipped: the reference is timed on the CPU only"}
@@ -319,20 +326,50 @@ def measure_size(
             theirs = skipped(len(coords), reference_max_n) or _run_in_subprocess(
                 "measure_reference_training", {**args, "seed": seed}, quiet=True
             )
-    row = {
-        "n_spots": len(coords),
-        "threads": threads,
-        "device": device,
-        "simulate_s": simulate_s,
-        "preprocess_s": preprocess_s,
-        **training,
-        "prepare_peak_rss_mb": peak_rss_mb(),
-        "tile_spots": tile_spots or 0,
-        "malloc_mmap_threshold": malloc_mmap_threshold or 0,
-        "feature_dims": dims,
-        **theirs,
-    }
-    return with_ratios(row)
+    prepare_peak = peak_rss_mb()
+    return [
+        with_ratios(
+            {
+                "n_spots": len(coords),
+                "threads": threads,
+                "device": device,
+                "simulate_s": simulate_s,
+                "preprocess_s": preprocess_s,
+                **training,
+                "prepare_peak_rss_mb": prepare_peak,
+                "tile_spots": tile_spots or 0,
+                "malloc_mmap_threshold": malloc_mmap_threshold or 0,
+                "feature_dims": dims,
+                **theirs,
+            }
+        )
+        for training in trainings
+    ]
+
+
+def prepare_bench_data(
+    n_spots: int,
+    seed: int = 0,
+    feature_dims: list[int] | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(coords, preprocessed feature matrices) that the benchmark trains on at ``n_spots``:
+    the simulation (:func:`simulate_bench_data`) preprocessed, or with ``feature_dims``
+    random features (:func:`random_bench_data`). ``timings`` receives ``simulate_s`` and
+    ``preprocess_s`` (NaN for random features)."""
+    timings = {} if timings is None else timings
+    if feature_dims:  # needs numpy, torch and SpaMI alone: no scanpy, anndata or mudata
+        timings["simulate_s"] = timings["preprocess_s"] = float("nan")
+        return random_bench_data(n_spots, feature_dims, seed)
+    from fastspami.pp.preprocess import preprocess_mudata
+
+    t0 = time.perf_counter()
+    mdata = simulate_bench_data(n_spots, seed)
+    t1 = time.perf_counter()
+    features = preprocess_mudata(mdata, seed=seed)
+    timings["simulate_s"], timings["preprocess_s"] = t1 - t0, time.perf_counter() - t1
+    coords = np.asarray(mdata.obsm["spatial"], dtype=float)
+    return coords, [f.X for f in features.values()]
 
 
 def random_bench_data(
@@ -355,11 +392,15 @@ def measure_training(
     full_epochs: int = 0,
     tile_spots: int | None = None,
     seed: int = 0,
+    precision: str = "float32",
 ) -> dict[str, Any]:
     """Graph, epoch, GEMM and full-training times and peak RSS on preprocessed features.
 
     ``data``: an .npz with ``coords`` and the modalities' matrices ``x0``, ``x1``, ...
     (written by :func:`measure_size`). Call in a fresh process for a clean peak RSS.
+    ``precision`` is SpaMI's setting; where it runs in bf16 the floor of the GCN layers
+    (``gemm_s``) is their products in bfloat16, the model's (the critic's and attention's
+    stay float32, as in the model).
     """
     import torch
 
@@ -380,7 +421,7 @@ def measure_training(
     with np.load(data) as arrays:
         coords = arrays["coords"]
         matrices = [arrays[f"x{i}"] for i in range(len(arrays.files) - 1)]
-    config = get_preset("simulated").with_overrides(tile_spots=tile_spots)
+    config = get_preset("simulated").with_overrides(tile_spots=tile_spots, precision=precision)
     dev = torch.device(device)
     start = time.perf_counter()
     ops = GraphOperators.from_coordinates(coords, config.k, dev)
@@ -389,7 +430,8 @@ def measure_training(
     dims = [x.shape[1] for x in xs]
 
     seed_everything(seed)
-    module = build_module(dims, config).to(dev)
+    module = build_module(dims, config, dev)
+    precision_run = module.precision
     optimizer = Adam(module.parameters(), lr=config.lr)
     weights = config.loss_weights(len(xs))
     # with tile_spots, an epoch is one pass over the spatial tiles (as fit_spami trains)
@@ -421,16 +463,19 @@ def measure_training(
     # itself runs on torch.mm), for the GCN layers and for the other layers' products
     floors = {}
     for which in ("gcn", "other"):
-        torch_s = time_gemms(
-            len(coords), dims, config, threads, kernel="torch", which=which, device=device
-        )
+        # mixed precision multiplies the GCN layers' matrices in bfloat16, through torch.mm
+        dtype = "bfloat16" if (precision_run == "bf16" and which == "gcn") else "float32"
+        torch_s = time_gemms(len(coords), dims, config, threads, kernel="torch", which=which,
+                             device=device, dtype=dtype)  # fmt: skip
         model_s = torch_s
-        if uses_onednn() and dev.type == "cpu":
+        if uses_onednn() and dev.type == "cpu" and dtype == "float32":
             model_s = time_gemms(len(coords), dims, config, threads, which=which)
         floors[which] = (min(model_s, torch_s), torch_s)
     gemm_s, gemm_torch_s = floors["gcn"]
     gemm_all_s = gemm_s + floors["other"][0]
     return {
+        "precision": precision_run,
+        "precision_requested": precision,
         "graph_s": graph_s,
         "epoch_s": epoch_s,
         "gemm_s": gemm_s,
@@ -459,10 +504,12 @@ def run_scaling(
     malloc_mmap_threshold: int | None = None,
     epochs_timed: int = 5,
     feature_dims: list[int] | None = None,
+    precisions: list[str] | None = None,
     reference: bool = False,
     reference_max_n: int = REFERENCE_MAX_N,
 ) -> Path:
-    """Measure every size in its own process; write scaling.csv and scaling.png in out_dir.
+    """Measure every size in its own process (in each of ``precisions``, default float32,
+    on the same data); write scaling.csv and scaling.png in out_dir.
 
     ``reference``: time the authors' package too (raises MethodUnavailableError, naming the
     install command, before any measurement where it does not import).
@@ -488,8 +535,9 @@ def run_scaling(
             "feature_dims": feature_dims,
             "reference": reference,
             "reference_max_n": reference_max_n,
+            "precisions": precisions,
         }
-        rows.append(_run_in_subprocess("measure_size", args))
+        rows.extend(_run_in_subprocess("measure_size", args))
     table = pd.DataFrame(rows, columns=SCALING_COLUMNS)
     out = Path(out_dir)
     with atomic_path(out / "scaling.csv") as tmp:
@@ -646,8 +694,9 @@ def _run_in_subprocess(
     args: dict[str, Any],
     env: dict[str, str] | None = None,
     quiet: bool = False,
-) -> dict[str, Any]:
-    """Run one of this module's measurements in a fresh Python; return (and print) its row."""
+) -> Any:
+    """Run one of this module's measurements in a fresh Python; return (and print) its row
+    (or list of rows)."""
     cmd = [sys.executable, "-m", "fastspami.benchmark.scaling", json.dumps(args), function]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
@@ -655,7 +704,8 @@ def _run_in_subprocess(
         raise RuntimeError(f"benchmark {function}{where} failed:\n{proc.stderr[-2000:]}")
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     if not quiet:
-        print(json.dumps(row), flush=True)
+        for each in row if isinstance(row, list) else [row]:
+            print(json.dumps(each), flush=True)
     return row
 
 
@@ -668,7 +718,8 @@ def fitted_slope(n: np.ndarray, values: np.ndarray) -> float:
 
 
 def plot_scaling(table: pd.DataFrame, path: str | Path) -> None:
-    """Log-log plot of epoch/graph time and peak RSS against N, with fitted slopes."""
+    """Log-log plot of epoch/graph time and peak RSS against N, with fitted slopes; one
+    line per precision for what depends on it (epoch, floors, peak RSS)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -676,21 +727,33 @@ def plot_scaling(table: pd.DataFrame, path: str | Path) -> None:
 
     from fastspami._utils.atomic import atomic_path
 
-    n = table["n_spots"].to_numpy(float)
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for col in ("graph_s", "preprocess_s", "epoch_s", "gemm_s", "gemm_all_s", "reference_epoch_s"):
-        v = table[col].to_numpy(float)
+    precisions = list(dict.fromkeys(table["precision"]))
+    first = table[table["precision"] == precisions[0]]
+    n = first["n_spots"].to_numpy(float)
+    for col in ("graph_s", "preprocess_s"):  # the same data for every precision
+        v = first[col].to_numpy(float)
+        ax_t.loglog(n, v, "o-", label=f"{col} (slope {fitted_slope(n, v):.2f})")
+    for precision in precisions:
+        rows = table[table["precision"] == precision]
+        n = rows["n_spots"].to_numpy(float)
+        tag = f", {precision}" if len(precisions) > 1 else ""
+        for col in ("epoch_s", "gemm_s", "gemm_all_s"):
+            v = rows[col].to_numpy(float)
+            ax_t.loglog(n, v, "o-", label=f"{col}{tag} (slope {fitted_slope(n, v):.2f})")
+        rss = rows["peak_rss_mb"].to_numpy(float)
+        ax_m.loglog(n, rss, "o-", label=f"peak RSS{tag} (slope {fitted_slope(n, rss):.2f})")
+    n = first["n_spots"].to_numpy(float)
+    for col, axis, label in (
+        ("reference_epoch_s", ax_t, "authors' code epoch_s"),
+        ("reference_peak_rss_mb", ax_m, "authors' code peak RSS"),
+    ):  # the authors' package, where --reference timed it
+        v = first[col].to_numpy(float) if col in first else np.full(len(n), np.nan)
         if np.isfinite(v).any():
-            ax_t.loglog(n, v, "o-", label=f"{col} (slope {fitted_slope(n, v):.2f})")
+            axis.loglog(n, v, "s--", label=f"{label} (slope {fitted_slope(n, v):.2f})")
     ax_t.set_xlabel("spots")
     ax_t.set_ylabel("seconds")
     ax_t.legend(fontsize=7)
-    rss = table["peak_rss_mb"].to_numpy(float)
-    ax_m.loglog(n, rss, "o-", label=f"peak RSS (slope {fitted_slope(n, rss):.2f})")
-    theirs = table["reference_peak_rss_mb"].to_numpy(float)
-    if np.isfinite(theirs).any():
-        label = f"authors' code peak RSS (slope {fitted_slope(n, theirs):.2f})"
-        ax_m.loglog(n, theirs, "s--", label=label)
     ax_m.set_xlabel("spots")
     ax_m.set_ylabel("MB")
     ax_m.legend(fontsize=7)

@@ -133,6 +133,8 @@ def integrate(
             "shuffle_coordinates": bool(shuffle_coordinates),
             "seed": int(seed),
             "epochs_run": int(trained.epochs_run),
+            # what ran: 'float32' where bf16 was asked for but the hardware lacks it
+            "precision": trained.precision,
             "preprocess_seconds": float(preprocess_s),
             "loss_history": {
                 k: np.asarray(v, dtype=np.float32) for k, v in trained.history.items()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from fastspami._kernels.fused import dgi_loss, mean_cosine
+from fastspami._kernels.fused import dgi_loss, mean_cosine, weighted_mse
 from fastspami.model.module import Discriminator, SpaMIModule
 from fastspami.model.operators import GraphOperators, SparseOperator
 
@@ -61,9 +61,6 @@ def loss_terms(
     fused, _ = module.fuse(z)
     recon = module.decode(fused, ops.gcn)
 
-    def take(t: torch.Tensor) -> torch.Tensor:
-        return t if rows is None else t[rows]
-
     zero = fused.new_zeros(())
     csl = zero
     if any(w != 0 for w in w_csl):  # the ablation without it skips the corrupted pass
@@ -73,9 +70,6 @@ def loss_terms(
             for w, d, zm, zc in zip(w_csl, module.discriminators, z, z_corrupt, strict=True)
             if w != 0
         )
-    rec = sum(
-        w * torch.nn.functional.mse_loss(take(r), take(x))
-        for w, r, x in zip(w_rec, recon, xs, strict=True)
-    )
+    rec = sum(weighted_mse(r, x, w, rows) for w, r, x in zip(w_rec, recon, xs, strict=True))
     cos = w_cos * cosine_loss(z, rows) if (w_cos != 0 and len(z) > 1) else zero
     return {"total": csl + rec + cos, "contrastive": csl, "reconstruction": rec, "cosine": cos}

@@ -16,17 +16,26 @@ from torch import nn
 if TYPE_CHECKING:
     from fastspami.model.operators import GraphOperators, SparseOperator
 
+from fastspami._kernels.attention import attention_fusion
 from fastspami._kernels.dense import matmul, matmul_bias_relu, relu_matmul
 from fastspami._kernels.dropout import counter_dropout
+from fastspami._kernels.precision import DTYPES as COMPUTE_DTYPES
 
 
 class GCNLayer(nn.Module):
-    """One graph convolution ``Â H W + b`` (bias added after propagation)."""
+    """One graph convolution ``Â H W + b`` (bias added after propagation).
 
-    def __init__(self, in_dim: int, out_dim: int):
+    ``compute_dtype`` is the dtype of the product ``H W`` (float32, or bfloat16 for mixed
+    precision: the weight stays float32 and is rounded for each product); the sparse
+    product and the bias stay float32. The hidden activation a widening layer hands to the
+    next layer (``relu_output``) is kept in ``compute_dtype``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, compute_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(in_dim, out_dim))
         self.bias = nn.Parameter(torch.zeros(out_dim))
+        self.compute_dtype = compute_dtype
         nn.init.xavier_uniform_(self.weight)
 
     @property
@@ -43,28 +52,40 @@ class GCNLayer(nn.Module):
     ) -> torch.Tensor:
         """``Â x W + b``; ``Â relu(x) W + b`` with ``relu_input`` (x is then overwritten);
         ``relu(Â x W + b)`` with ``relu_output`` (only for a layer that :attr:`widens`)."""
-        # Multiply by W first when it shrinks the width: the sparse product is then cheaper.
-        # The bias goes in place into the fresh product (no backward pass needs it): one
-        # (N, out) allocation less per layer, the same numbers.
+        # Multiply by W first when it shrinks the width: the sparse product is then cheaper,
+        # and the bias is added by the product's own pass (SparseOperator.add_bias). Where
+        # the layer widens the bias goes in place into the fresh product (no backward pass
+        # needs it): one (N, out) allocation less per layer, the same numbers.
+        dtype = self.compute_dtype
         if not self.widens:
             if relu_output:
                 raise ValueError("relu_output needs a layer that widens its input")
-            product = relu_matmul(x, self.weight) if relu_input else matmul(x, self.weight)
-            return propagate(product).add_(self.bias)
+            if relu_input:
+                product = relu_matmul(x, self.weight, dtype)
+            else:
+                product = matmul(x, self.weight, dtype)
+            return propagate.add_bias(product, self.bias)
         if relu_input:
             x = F.relu(x, inplace=True)
         if relu_output:  # product, bias and ReLU in one kernel
-            return matmul_bias_relu(propagate(x), self.weight, self.bias)
-        return matmul(propagate(x), self.weight).add_(self.bias)
+            return matmul_bias_relu(propagate(x), self.weight, self.bias, dtype)
+        return matmul(propagate(x), self.weight, dtype).add_(self.bias)
 
 
 class GCNStack(nn.Module):
     """``GCN2(relu(GCN1(dropout(x))))``: the shape of both encoders and decoders."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float):
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dim: int,
+        out_dim: int,
+        dropout: float,
+        compute_dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
-        self.first = GCNLayer(in_dim, hidden_dim)
-        self.second = GCNLayer(hidden_dim, out_dim)
+        self.first = GCNLayer(in_dim, hidden_dim, compute_dtype)
+        self.second = GCNLayer(hidden_dim, out_dim, compute_dtype)
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, propagate: SparseOperator) -> torch.Tensor:
@@ -124,12 +145,9 @@ class AttentionFusion(nn.Module):
         nn.init.xavier_uniform_(self.u_omega)
 
     def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        stacked = torch.stack(embeddings, dim=1)  # (N, M, L)
-        n, m, dim = stacked.shape
-        hidden = torch.tanh(matmul(stacked.reshape(n * m, dim), self.w_omega))
-        scores = (hidden @ self.u_omega).reshape(n, m)  # (N, M)
-        alpha = torch.softmax(scores, dim=1)
-        return (alpha.unsqueeze(-1) * stacked).sum(dim=1), alpha
+        """``alpha = softmax_m(tanh(Z_m W) u)``, ``Z = sum_m alpha_m Z_m``: (N, L), (N, M)
+        (fused on the CPU: :mod:`fastspami._kernels.attention`)."""
+        return attention_fusion(embeddings, self.w_omega, self.u_omega)
 
 
 class SpaMIModule(nn.Module):
@@ -138,6 +156,10 @@ class SpaMIModule(nn.Module):
     fusion='attention' (the paper), 'concat' (ablation: Z = [Z_1, ..., Z_M], decoders take
     M * L inputs) or 'mean' (fixed equal weights, Z = mean of the Z_m: every modality
     counts alike). With one modality there is nothing to fuse: Z = Z_1.
+
+    ``precision`` 'bf16' runs the GCN layers' dense products in bfloat16 (mixed precision:
+    float32 weights, optimizer state, sparse products, attention, critic and losses; see
+    :class:`GCNLayer`); 'float32' (the default) runs everything in float32.
     """
 
     def __init__(
@@ -147,20 +169,25 @@ class SpaMIModule(nn.Module):
         latent_dim: int = 64,
         dropout: float = 0.15,
         fusion: str = "attention",
+        precision: str = "float32",
     ):
         super().__init__()
         if fusion not in {"attention", "concat", "mean"}:
             raise ValueError(f"fusion must be 'attention', 'concat' or 'mean', got {fusion!r}")
+        if precision not in COMPUTE_DTYPES:
+            raise ValueError(f"precision must be one of {list(COMPUTE_DTYPES)}, got {precision!r}")
         self.n_modalities = len(input_dims)
         self.fusion = fusion
+        self.precision = precision
+        dtype = COMPUTE_DTYPES[precision]
         self.encoders = nn.ModuleList(
-            GCNStack(d, hidden_dim, latent_dim, dropout) for d in input_dims
+            GCNStack(d, hidden_dim, latent_dim, dropout, dtype) for d in input_dims
         )
         self.discriminators = nn.ModuleList(Discriminator(latent_dim) for _ in input_dims)
         self.attention = AttentionFusion(latent_dim) if self.n_modalities > 1 else None
         fused_dim = latent_dim * self.n_modalities if fusion == "concat" else latent_dim
         self.decoders = nn.ModuleList(
-            GCNStack(fused_dim, hidden_dim, d, dropout) for d in input_dims
+            GCNStack(fused_dim, hidden_dim, d, dropout, dtype) for d in input_dims
         )
 
     def encode(self, features: list[torch.Tensor], gcn_op: SparseOperator) -> list[torch.Tensor]:

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from fastspami._kernels.csr import RowBlockedCSR
+from fastspami._kernels.propagate import PropagateBias, fused_propagation_available
 from fastspami.pp.graph import gcn_normalize, local_context_operator, spatial_knn_graph, symmetrize
 
 
@@ -84,6 +85,19 @@ class SparseOperator:
         if self.backend == "scipy":
             return _ScipySparseMatmul.apply(x, self.matrix, self.matrix_t)
         return _TorchSparseMatmul.apply(self.matrix, self.matrix_t, x)
+
+    def add_bias(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``op(x) + bias`` for a bias (d,): on the CPU in one pass forward and one backward
+        (:class:`fastspami._kernels.propagate.PropagateBias`: the bias's gradient summed
+        in the backward product's pass), else the product, then the bias in place."""
+        if (
+            self.backend == "scipy"
+            and x.dtype == torch.float32
+            and bias.dtype == torch.float32
+            and fused_propagation_available()
+        ):
+            return PropagateBias.apply(x, bias, self.matrix.matrix, self.matrix_t.matrix)
+        return self(x).add_(bias)
 
 
 def _to_torch_csr(csr: sp.csr_matrix, device: torch.device) -> torch.Tensor:

@@ -30,6 +30,7 @@ PREPROCESS_KEYS = ("n_comps", "n_top_genes", "min_cells", "min_cells_adt", "hvg_
 HVG_FLAVORS = ("seurat_v3", "seurat")  # fastspami.pp.preprocess.HVG_FLAVORS (pp is heavier)
 RECON_SCALINGS = ("none", "variance")
 FUSIONS = ("attention", "concat", "mean")
+PRECISIONS = ("float32", "bf16")  # fastspami._kernels.precision.PRECISIONS, without torch
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -63,6 +64,12 @@ class SpaMIConfig:
     - ``reconstruction_scaling``: 'none' (the paper) or 'variance': divide each modality's
       reconstruction loss by the mean feature variance of its (scaled) input, so each is
       the fraction of variance left unexplained.
+    - ``precision``: 'float32' (the default, every number as the paper's code) or 'bf16':
+      mixed precision, the GCN layers' dense products in bfloat16 with float32 weights,
+      optimizer state, sparse products, attention, critic and losses, on CPUs and GPUs
+      that multiply bfloat16 natively (elsewhere training runs in float32 with a warning;
+      :mod:`fastspami._kernels.precision`); speed and clustering against float32 in
+      docs/performance.md.
     """
 
     k: int = 3
@@ -81,6 +88,7 @@ class SpaMIConfig:
     preprocess: dict[str, Any] = field(default_factory=dict)
     input_scaling: str = "none"
     reconstruction_scaling: str = "none"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         _check_choice("input_scaling", self.input_scaling, INPUT_SCALINGS)
@@ -91,6 +99,7 @@ class SpaMIConfig:
         check_ranges({name: getattr(self, name) for name in CONFIG_RANGES}, CONFIG_RANGES)
         check_weights(self.weights)
         _check_preprocess(self.preprocess)
+        _check_choice("precision", self.precision, PRECISIONS)
 
     def with_overrides(self, **overrides: Any) -> SpaMIConfig:
         """A copy with the given fields replaced; unknown names raise ConfigError."""
@@ -249,6 +258,7 @@ KIND_SPECIFIC: dict[str, dict[frozenset[str], dict[str, Any]]] = {
 # structure or the noise is strong (docs/simulation_study.md). To reproduce the paper,
 # name its preset for the dataset (simulated, misar, brain_p22, thymus, paper_default).
 DEFAULT_PRESET = "robust"
+
 
 def get_preset(name: str, kinds: Iterable[str] | None = None) -> SpaMIConfig:
     """The preset called ``name``, with its settings for modality ``kinds`` where it has any.

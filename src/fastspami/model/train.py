@@ -15,6 +15,7 @@ from tqdm import tqdm  # tqdm.auto warns in notebooks without ipywidgets
 
 from fastspami._kernels.adam import Adam
 from fastspami._kernels.memory import reuse_freed_memory
+from fastspami._kernels.precision import resolve_precision
 from fastspami.errors import ConfigError, InputDataError, TrainingDivergedError
 from fastspami.model.losses import LossWeights, loss_terms
 from fastspami.model.module import SpaMIModule, read_outputs
@@ -35,7 +36,9 @@ class TrainedSpaMI:
     """Outputs of a trained model, in eval mode (dropout off), as NumPy arrays.
 
     embedding (N, L) or (N, M L) for concat fusion; modality_embeddings M x (N, L);
-    attention (N, M) or None; reconstructions M x (N, d_m); history: per-epoch loss terms.
+    attention (N, M) or None; reconstructions M x (N, d_m); history: per-epoch loss terms;
+    precision: the precision training ran in ('float32', or 'bf16' where asked for and
+    supported: :func:`fastspami._kernels.precision.resolve_precision`).
     """
 
     embedding: np.ndarray
@@ -45,6 +48,7 @@ class TrainedSpaMI:
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_run: int = 0
     module: SpaMIModule | None = None
+    precision: str = "float32"
 
 
 def seed_everything(seed: int) -> None:
@@ -101,15 +105,21 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def build_module(input_dims: list[int], config: SpaMIConfig) -> SpaMIModule:
-    """The network for the given input widths and settings."""
+def build_module(
+    input_dims: list[int], config: SpaMIConfig, device: torch.device | str = "cpu"
+) -> SpaMIModule:
+    """The network for the given input widths and settings, on ``device``, in the precision
+    ``config.precision`` asks for where the device supports it (else float32, with a
+    warning; ``module.precision`` says which)."""
+    device = torch.device(device)
     return SpaMIModule(
         input_dims,
         hidden_dim=config.hidden_dim,
         latent_dim=config.latent_dim,
         dropout=config.dropout,
         fusion=config.fusion,
-    )
+        precision=resolve_precision(config.precision, device),
+    ).to(device)
 
 
 def fit_spami(
@@ -141,7 +151,7 @@ def fit_spami(
     ops = GraphOperators.from_coordinates(coords, config.k, dev)
     scaled, transforms = scale_features(features, config.input_scaling)
     xs = [torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=dev) for x in scaled]
-    module = build_module([x.shape[1] for x in xs], config).to(dev)
+    module = build_module([x.shape[1] for x in xs], config, dev)
     weights = balance_reconstruction(
         config.loss_weights(len(xs)), scaled, config.reconstruction_scaling
     )
@@ -161,7 +171,13 @@ def fit_spami(
     outputs["reconstructions"] = [
         unscale(r, t) for r, t in zip(outputs["reconstructions"], transforms, strict=True)
     ]
-    return TrainedSpaMI(**outputs, history=history, epochs_run=epochs_run, module=module)
+    return TrainedSpaMI(
+        **outputs,
+        history=history,
+        epochs_run=epochs_run,
+        module=module,
+        precision=module.precision,
+    )
 
 
 def _run_epochs(
