@@ -119,3 +119,28 @@ def test_a_run_isolated_equals_the_run_in_process(dataset, tmp_path):
     in_process = read_mudata(tmp_path / "False" / "spami.h5mu").obsm["X_spami"]
     isolated = read_mudata(tmp_path / "True" / "spami.h5mu").obsm["X_spami"]
     np.testing.assert_array_equal(in_process, isolated)
+
+
+@pytest.mark.skipif(not can_fork(), reason="runs are isolated in forked processes on Linux")
+def test_costs_per_method_do_not_depend_on_the_order_of_the_batch(dataset, tmp_path):
+    """The same two runs in both orders: each method's own seconds and its memory above its
+    process's start agree within noise. (Run one after the other in one process, the first
+    would pay the imports and the warm-up: 1-3 s and hundreds of MB here.)"""
+    from fastspami.benchmark.jobs import cost_job
+
+    spami = _run("spami", SPAMI, preset="simulated", epochs=30)
+    pca = _run("pca_concat", "fastspami.methods.controls:integrate_pca_concat")
+    costs = {}
+    for order, runs in (("spami_first", [spami, pca]), ("pca_first", [pca, spami])):
+        names = [run["job"]["method"] for run in runs]
+        outputs = _outputs(tmp_path / order, names)
+        integrate_batch(dataset, runs, outputs, seed=0, device="cpu")
+        table = cost_job([status for _, status, _ in outputs], tmp_path / f"{order}.csv")
+        costs[order] = table.set_index("method")
+    a, b = costs["spami_first"], costs["pca_first"]
+    for method in ("spami", "pca_concat"):
+        s_a, s_b = a.at[method, "method_s"], b.at[method, "method_s"]
+        assert abs(s_a - s_b) <= 0.5 + 0.5 * min(s_a, s_b), (method, s_a, s_b)
+        m_a, m_b = a.at[method, "peak_above_start_mb"], b.at[method, "peak_above_start_mb"]
+        assert abs(m_a - m_b) <= 40 + 0.3 * min(m_a, m_b), (method, m_a, m_b)
+    assert (a["method_s"] > 0).all() and (a["peak_above_start_mb"] >= 0).all()

@@ -329,7 +329,7 @@ def test_cost_table_per_method_and_size():
     )
     table = report.cost_table(report.cost_with_sizes(cost, {"a": 100, "b": 2000}))
     assert table[["n_spots", "n_runs", "n_failed"]].values.tolist() == [[100, 2, 0], [2000, 1, 1]]
-    assert table["s_mean"].tolist() == [11.0, 100.0]
+    assert table["seconds_mean"].tolist() == [11.0, 100.0]  # an older table: wall seconds
     markdown = report.to_markdown(report.cost_blocks(table))
     assert "| SpaMI | 2,000 | 1 | 100.0 | 900 | 1 |" in markdown
 

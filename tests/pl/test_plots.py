@@ -319,8 +319,12 @@ def test_cost_plot_per_dataset_size(tmp_path):
     )
     fig = pl.cost_plot(cost)
     rendered(fig, tmp_path)
-    assert fig.axes[0].get_yscale() == "log"
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["100", "9,000"]
+    assert fig.axes[0].get_yscale() == fig.axes[0].get_xscale() == "log"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["SpaMI", "MOFA+"]
+    spami, mofa = (container.lines[0] for container in fig.axes[0].containers)
+    assert spami.get_xdata().tolist() == [100, 9000]
+    assert spami.get_ydata().tolist() == [10.0, 180.0]
+    assert mofa.get_xdata().tolist() == [100]  # MOFA+ failed at 9,000
 
 
 def test_svg_for_print_and_message_figure(tmp_path):

@@ -77,6 +77,8 @@ COST_COLUMNS = [
     "cpu_s",
     "max_rss_mb",
     "start_rss_mb",
+    "method_s",
+    "peak_above_start_mb",
     "status",
 ]
 MORANS_COLUMNS = ["clustering", "cluster", "morans_i"]
@@ -313,17 +315,30 @@ def integrate_batch(
 
 
 def preload_methods(modules: Iterable[str]) -> None:
-    """Import the method modules (``'package.module:function'``) in this process, and what
-    the spami modules they use list in ``LAZY_IMPORTS`` (modules they import on first use,
-    such as scanpy), so that the child of each run starts with them. A module that fails
-    to import is left to its run, which fails with the error (only a module whose import
+    """Import the method modules (``'package.module:function'``) in this process, what the
+    fastspami modules they use list in ``LAZY_IMPORTS`` (modules they import on first use),
+    and run each method module's ``preload()`` (its imports and warm-up: R and Seurat, the
+    compiled kernels, ...), so that the child of each run starts with them: no run pays the
+    imports and warm-up its place in the batch would give it. A module or preload that
+    fails is left to its run, which fails with the error (only a module whose import
     crashes the interpreter takes the batch down)."""
-    for name in dict.fromkeys(spec.partition(":")[0] for spec in modules):
+    names = list(dict.fromkeys(spec.partition(":")[0] for spec in modules))
+    for name in names:
         _try_import(name)
-    loaded = [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "spami"]
+    loaded = [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "fastspami"]
     for module in loaded:
         for lazy in getattr(module, "LAZY_IMPORTS", ()):
             _try_import(lazy)
+    for name in names:
+        module = sys.modules.get(name)
+        warm_up = getattr(module, "preload", None)
+        if callable(warm_up):
+            try:
+                warm_up()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # noqa: BLE001 - its run reports it
+                log.info("preload of %s failed (%s); its runs will say why", name, err)
 
 
 def _try_import(name: str) -> Any:
@@ -689,8 +704,13 @@ def merge_tables(paths: Iterable[str | Path], out_path: str | Path) -> pd.DataFr
 
 
 def cost_job(statuses: Sequence[str | Path], out_path: str | Path) -> pd.DataFrame:
-    """One row per integration: its identity, seconds, CPU seconds and peak MB (from the
-    ``usage`` its status file records) and its status."""
+    """One row per integration: its identity, its status, and its cost from the status file.
+
+    ``s``, ``cpu_s``, ``max_rss_mb``, ``start_rss_mb``: the run's process (reading, the
+    method, writing), as :mod:`fastspami.benchmark.usage` measured it; ``method_s``: the
+    method's own call; ``peak_above_start_mb``: the peak above what the run's process held
+    when it started (the batch's imports and warm-up, the same for every run of the batch):
+    the two numbers the report compares methods on, whatever their place in a batch."""
     rows = []
     for status_path in statuses:
         status = read_json(status_path)
@@ -699,6 +719,9 @@ def cost_job(statuses: Sequence[str | Path], out_path: str | Path) -> pd.DataFra
             {
                 **{k: status.get(k) for k in JOB_KEYS},
                 **{k: usage.get(k, math.nan) for k in ("s", "cpu_s", "max_rss_mb", "start_rss_mb")},
+                "method_s": status.get("seconds", math.nan),
+                "peak_above_start_mb": usage.get("max_rss_mb", math.nan)
+                - usage.get("start_rss_mb", math.nan),
                 "status": status["status"],
             }
         )

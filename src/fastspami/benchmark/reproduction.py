@@ -26,7 +26,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fastspami import pl
-from fastspami.benchmark.report import Block, format_mean_sd, ok_rows
+from fastspami.benchmark.report import Block, cost_columns, format_mean_sd, ok_rows
 from fastspami.methods.registry import get_method, method_label
 from fastspami.metrics.registry import metric_label
 
@@ -95,13 +95,16 @@ def mean_difference_ci(differences: Sequence[float], confidence: float = CONFIDE
 
 
 def _cost_means(cost: pd.DataFrame, datasets: Sequence[str]) -> dict[str, float]:
-    """Mean seconds and peak MB per successful integration of each method on ``datasets``."""
+    """Mean seconds and memory (MB) per successful integration of each method on
+    ``datasets``: the method's own call and its peak above its process's start where the
+    cost table has them (:func:`fastspami.benchmark.report.cost_columns`)."""
+    seconds, memory = cost_columns(cost)
     cost = cost[cost["dataset"].astype(str).isin(list(datasets)) & ok_rows(cost)]
     out = {}
     for name, run in (("ours", OURS), ("theirs", THEIRS)):
         runs = _runs_of(cost, run)
-        out[f"{name}_s"] = float(runs["s"].mean()) if len(runs) else math.nan
-        out[f"{name}_max_rss_mb"] = float(runs["max_rss_mb"].mean()) if len(runs) else math.nan
+        out[f"{name}_s"] = float(runs[seconds].mean()) if len(runs) else math.nan
+        out[f"{name}_max_rss_mb"] = float(runs[memory].mean()) if len(runs) else math.nan
     return out
 
 

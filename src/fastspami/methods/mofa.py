@@ -59,6 +59,11 @@ N_FACTORS = 15
 MAX_ITERATIONS = 1000
 
 
+def preload() -> None:
+    """Import mofapy2 in a workflow batch's process, before it forks a process per run."""
+    import mofapy2.run.entry_point  # noqa: F401
+
+
 def integrate(
     mdata: Any,
     *,

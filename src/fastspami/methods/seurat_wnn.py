@@ -186,6 +186,12 @@ def seurat_feature_names(names: list[str]) -> list[str]:
     return out
 
 
+def preload() -> None:
+    """Start R and load Seurat in a workflow batch's process, before it forks a process per
+    run, so that no run pays it (:func:`fastspami.benchmark.jobs.preload_methods`)."""
+    require_seurat()
+
+
 def require_seurat() -> None:
     """Raise MethodUnavailableError naming what to install unless rpy2, R and Seurat work."""
     from fastspami._utils.rbridge import r_objects, require_r_package

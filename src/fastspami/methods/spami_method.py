@@ -44,6 +44,19 @@ from fastspami.pp.preprocess import ModalityFeatures, preprocess_mudata, resolve
 LAZY_IMPORTS = ("numba", "fastspami.model.tiling")
 
 
+def preload() -> None:
+    """Warm up in a workflow batch's process, before it forks a process per run: import
+    scanpy and load the compiled kernels with a two-epoch fit on 60 random spots (one
+    thread, so no thread pool is started before the fork). Every run then starts from the
+    same state, whatever its place in the batch, and its cost is its own."""
+    import scanpy  # noqa: F401 (preprocessing imports it on first use)
+
+    rng = np.random.default_rng(0)
+    features = [rng.normal(size=(60, 8)).astype(np.float32) for _ in range(2)]
+    config = get_preset("simulated").with_overrides(epochs=2)
+    fit_spami(features, rng.uniform(size=(60, 2)), config, seed=0, threads=1, progress=False)
+
+
 def select_modalities(names: list[str], wanted: Any) -> list[str]:
     """Resolve ``wanted`` (None, a name, an index, or a list of them) to modality names."""
     if wanted is None:

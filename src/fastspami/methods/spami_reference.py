@@ -175,6 +175,12 @@ def train_settings(config: SpaMIConfig, protocol: Protocol) -> dict[str, Any]:
     }
 
 
+def preload() -> None:
+    """Import the authors' package (through its shim) in a workflow batch's process, before
+    it forks a process per run."""
+    load_reference()
+
+
 def integrate(
     mdata: Any,
     *,

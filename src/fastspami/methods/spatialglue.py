@@ -74,6 +74,12 @@ LSI_COMPONENTS = 51
 STEREO_CITE_ADT_MIN_SPOTS = 50
 
 
+def preload() -> None:
+    """Import SpatialGlue (and apply its shim) in a workflow batch's process, before it
+    forks a process per run."""
+    load_spatialglue()
+
+
 def integrate(
     mdata: Any,
     *,

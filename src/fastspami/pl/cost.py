@@ -1,8 +1,7 @@
-"""Computational cost: seconds and peak memory per method and dataset size."""
+"""Computational cost: seconds and memory of each method against the number of spots."""
 
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -12,57 +11,71 @@ from fastspami.pl.style import (
     LEGEND_WIDTH,
     _styled,
     message_figure,
+    method_colours,
     run_sort_key,
 )
 
+MARKERS = "osD^vP*X"
+
 
 @_styled
-def cost_plot(cost: pd.DataFrame, *, title: str = "Computational cost") -> Figure:
-    """Wall seconds (log scale) and peak memory of each method, per dataset size.
+def cost_plot(
+    cost: pd.DataFrame,
+    *,
+    title: str = "Computational cost",
+    seconds: str = "method_s",
+    memory: str = "peak_above_start_mb",
+) -> Figure:
+    """Seconds (left) and memory (right) of each method against spots, log-log: one line
+    per method and variant (mean over runs, error bars sd), coloured by method.
 
-    cost: one row per integration job with method, variant, s, max_rss_mb, status and
-    n_spots (else dataset); bars: mean over jobs, error bars: sd. Failed jobs are left out.
+    cost: one row per integration job with method, variant, status, n_spots and the
+    ``seconds`` and ``memory`` columns (default: the method's own call and its peak above
+    its process's start; ``s`` and ``max_rss_mb`` in older tables). Failed jobs are left out.
     """
     table = cost[cost["status"] == "ok"] if "status" in cost else cost
-    if table.empty:
-        return message_figure("No finished integration job.", title)
-    size = "n_spots" if "n_spots" in table and table["n_spots"].notna().all() else "dataset"
+    seconds = seconds if seconds in table and table[seconds].notna().any() else "s"
+    memory = memory if memory in table and table[memory].notna().any() else "max_rss_mb"
+    if table.empty or "n_spots" not in table or table["n_spots"].isna().all():
+        return message_figure("No finished integration job with a known size.", title)
     pairs = sorted(
         table[["method", "variant"]].drop_duplicates().itertuples(index=False),
         key=lambda p: run_sort_key(p.method, p.variant),
     )
-    runs = [method_label(p.method, p.variant) for p in pairs]
-    table = table.assign(
-        run=[method_label(m, v) for m, v in zip(table["method"], table["variant"], strict=True)]
-    )
-    sizes = sorted(table[size].unique())
-    shades = matplotlib.colormaps["viridis"](np.linspace(0.15, 0.85, len(sizes)))
-    colours = dict(zip(sizes, shades, strict=True))
-    width = max(4.0, 0.3 * len(runs) * len(sizes) + 1.0)
-    fig = Figure(figsize=(2 * width + LEGEND_WIDTH, 3.4), layout="constrained")
+    colours = method_colours([p.method for p in pairs])
+    fig = Figure(figsize=(2 * 3.6 + LEGEND_WIDTH, 3.2), layout="constrained")
     axes = fig.subplots(1, 2)
-    bar = 0.8 / len(sizes)
-    panels = (("s", "seconds"), ("max_rss_mb", "peak memory (MB)"))
-    for ax, (column, label) in zip(axes, panels, strict=True):
-        stats = table.groupby(["run", size])[column].agg(["mean", "std"])
-        for j, value in enumerate(sizes):
-            rows = stats.xs(value, level=size).reindex(runs)
-            xs = np.arange(len(runs)) - 0.4 + bar * (j + 0.5)
-            name = f"{value:,}" if size == "n_spots" else str(value)
-            ax.bar(
-                xs,
-                rows["mean"],
-                width=bar,
-                yerr=rows["std"].fillna(0),
-                capsize=1.5,
-                color=colours[value],
-                label=name,
+    labels = {seconds: "seconds", memory: "memory (MB)"}
+    if memory == "peak_above_start_mb":
+        labels[memory] = "memory above the process's start (MB)"
+    if seconds == "method_s":
+        labels[seconds] = "seconds (the method's call)"
+    variants_of: dict[str, int] = {}
+    for pair in pairs:
+        rows = table[(table["method"] == pair.method) & (table["variant"] == pair.variant)]
+        marker = MARKERS[variants_of.setdefault(pair.method, 0) % len(MARKERS)]
+        variants_of[pair.method] += 1
+        for ax, column in zip(axes, (seconds, memory), strict=True):
+            stats = rows.groupby("n_spots")[column].agg(["mean", "std"]).dropna(subset=["mean"])
+            ax.errorbar(
+                stats.index.to_numpy(float),
+                stats["mean"].clip(lower=1e-3),
+                yerr=stats["std"].fillna(0),
+                marker=marker,
+                ms=4,
+                capsize=2,
+                color=colours[pair.method],
+                label=method_label(pair.method, pair.variant),
             )
-        ax.set_xticks(range(len(runs)), runs, rotation=45, ha="right")
-        ax.set_ylabel(label)
-    axes[0].set_yscale("log")
+    for ax, column in zip(axes, (seconds, memory), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("spots")
+        ax.set_ylabel(labels[column])
+        sizes = np.sort(table["n_spots"].unique())
+        ax.set_xticks(sizes, [f"{int(s):,}" for s in sizes])
+        ax.minorticks_off()
     handles, names = axes[0].get_legend_handles_labels()
-    legend_title = "spots" if size == "n_spots" else "dataset"
-    fig.legend(handles, names, loc="outside right upper", title=legend_title)
+    fig.legend(handles, names, loc="outside right upper")
     fig.suptitle(title)
     return fig
