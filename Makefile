@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Debian/Ubuntu, run as root or with sudo available):
 #   make run    set up R + a Python venv, then run the default benchmark (config/config.yaml)
 #   make test   set up, lint, and run the test suite
-# Other targets: setup, lint, report, clean.
+# Other targets: setup, lint, docs, report, clean.
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -70,6 +70,11 @@ run-locked:
 	$(SNAKEMAKE) --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS); \
 		status=$$?; rm -f .snakemake/make-run.active; exit $$status
 
+# The documentation site under site/ (strict: a broken link, a failing tutorial cell or a
+# public function without a docstring fails the build); `make test` builds it too.
+docs: venv
+	$(VENV)/bin/mkdocs build --strict
+
 report: venv
 	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
 
@@ -84,4 +89,4 @@ test: setup lint
 	$(VENV)/bin/pytest -p no:cacheprovider
 
 clean:
-	rm -rf results/* .snakemake logs benchmarks
+	rm -rf results/* .snakemake logs benchmarks site
