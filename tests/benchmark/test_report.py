@@ -83,7 +83,53 @@ def test_summary_markdown_bolds_the_best_method_not_the_control(scores):
     assert "**" not in lines["Positive control"]
     seurat = lines["Seurat WNN"]
     assert seurat.count("unavailable") >= 3  # two metric cells and the note
-    assert "R \\| Seurat not found" in seurat  # a pipe in a reason cannot break the table
+    assert seurat.endswith("| unavailable (1) |")  # a short status; the reason in note 1
+    assert "1. Seurat WNN: unavailable (MethodUnavailableError: R \\| Seurat not found)" in (
+        markdown
+    )  # a pipe in a reason cannot break the table
+
+
+def test_one_note_per_method_and_reason_under_the_tables(scores):
+    """A failure repeated in every clustering's table (and by several variants) is one
+    note; the cells give a short status and the note's number; the reason is shortened."""
+    long = "ValueError: " + "the graph has no edge between these spots " * 10
+    traceback = "RuntimeError: CUDA out of memory Traceback (most recent call last): File x"
+    extra = pd.DataFrame(
+        score_rows("d", "spami", "robust", [0, 1], {"ari": [np.nan] * 2}, "failed", long)
+        + score_rows("d", "spami", "concat", [0, 1], {"ari": [np.nan] * 2}, "failed", long)
+        + score_rows("d", "mofa", "default", [0], {"ari": [np.nan]}, "failed", traceback)
+    )
+    both = pd.concat([scores, extra], ignore_index=True)
+    both = pd.concat([both, both.assign(clustering="kmeans")], ignore_index=True)
+    blocks = report.summary_blocks(report.summary_table(both), "RNA + protein, noise sd 1")
+    notes = [b for b in blocks if b[0] == "notes"]
+    assert len(notes) == 1
+    lines = notes[0][1]  # numbered in the order of the rows
+    assert len(lines) == 3  # SpaMI's (two variants), MOFA+'s partial failure, Seurat's
+    assert lines[0].startswith("SpaMI (concat), SpaMI (robust): failed (ValueError: the graph")
+    assert len(lines[0]) < 220 and lines[0].endswith("…)")
+    assert lines[1] == "MOFA+: partial (1 of 2 runs: RuntimeError: CUDA out of memory)"
+    assert lines[2] == "Seurat WNN: unavailable (MethodUnavailableError: R | Seurat not found)"
+    tables = [b for b in blocks if b[0] == "table"]
+    assert len(tables) == 2  # leiden and kmeans: the notes are listed once for both
+    for _, _, rows in tables:
+        cells = {row[0]: row[-1] for row in rows}
+        assert cells["SpaMI (robust)"] == cells["SpaMI (concat)"] == "failed (1)"
+        assert cells["MOFA+ (partial)"] == "partial (2)"
+        assert cells["Seurat WNN"] == "unavailable (3)"
+        assert cells["SpaMI"] == ""
+    html = report.to_html(blocks)
+    assert html.count("<li>") == 3 and "Traceback" not in html
+
+
+def test_short_reason_keeps_one_line_without_traceback():
+    text = "Traceback (most recent call last):\n  File 'x', line 1\nKeyError: 'spatial'"
+    assert report.short_reason(text) == "KeyError: 'spatial'"
+    assert report.short_reason("ConfigError: two modalities\nsee the docs") == (
+        "ConfigError: two modalities"
+    )
+    assert report.short_reason("a " * 200, length=20) == "a a a a a a a a a a…"
+    assert report.short_reason(None) == ""
 
 
 def test_partially_failed_method_keeps_its_values(scores):
@@ -186,7 +232,7 @@ def test_noise_sweep_table_has_every_run_at_every_noise_level():
     )
     assert low["n_runs"] == 2 and low["spread"] == "seeds"
     markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
-    assert "| Method | noise 0.5 | noise 2 | Runs |" in markdown
+    assert "| Method | noise sd 0.5 | noise sd 2 | Runs |" in markdown
     assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
     assert "| Seurat WNN | failed | failed | 2 |" in markdown  # kept, with its status
 
@@ -360,8 +406,8 @@ def test_modality_titles_of_single_modality_variants():
     modalities = ["rna", "adt"]
     assert report.modality_title({"params": {"modalities": ["rna"]}}, modalities) == "RNA only"
     excluded = {"params": {"exclude_modalities": ["rna"]}}
-    assert report.modality_title(excluded, modalities) == "ADT only"
-    assert report.modality_title({"params": {}}, modalities) == "RNA + ADT"
+    assert report.modality_title(excluded, modalities) == "protein only"
+    assert report.modality_title({"params": {}}, modalities) == "RNA + protein"
 
 
 def test_empty_results_file_reads_as_an_empty_table(tmp_path):

@@ -39,8 +39,12 @@ def cost_plot(cost: pd.DataFrame, *, title: str = "Computational cost") -> Figur
     shades = matplotlib.colormaps["viridis"](np.linspace(0.15, 0.85, len(sizes)))
     colours = dict(zip(sizes, shades, strict=True))
     width = max(4.0, 0.3 * len(runs) * len(sizes) + 1.0)
-    fig = Figure(figsize=(2 * width + LEGEND_WIDTH, 3.4), layout="constrained")
-    axes = fig.subplots(1, 2)
+    if width <= 6.0:  # side by side
+        fig = Figure(figsize=(2 * width + LEGEND_WIDTH, 4.2), layout="constrained")
+        axes = fig.subplots(1, 2)
+    else:  # one above the other, so that the figure stays within a page's width
+        fig = Figure(figsize=(min(width, 12.0) + LEGEND_WIDTH, 8.0), layout="constrained")
+        axes = fig.subplots(2, 1)
     bar = 0.8 / len(sizes)
     panels = (("s", "seconds"), ("max_rss_mb", "peak memory (MB)"))
     for ax, (column, label) in zip(axes, panels, strict=True):
