@@ -437,6 +437,7 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     """Run the test study, then ``snakemake --report``: every declared result is inside."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["simulation"]["noise_levels"] = [0.5, 1.0]  # a noise sweep to draw
+    config["methods"]["spami"]["variants"]["robust"] = {"preset": "robust"}  # a preset
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile))
@@ -454,13 +455,15 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     expected |= {f"results/report/simulation/rna_adt/noise_sweep.{e}" for e in ("csv", "md")}
     expected |= {"results/report/ablation/rna_adt.png"}  # SpaMI has two variants
     expected |= {f"results/report/{name}.html" for name in ("cost", "significance")}
+    expected |= {"results/report/index.html"}  # the reader's page
     assert expected <= set(made), sorted(expected - set(made))
+    check_reader_page(tmp_path / "results/report")
 
     html = tmp_path / "report.html"
     result = snakemake(tmp_path, "--configfile", str(configfile), "--report", str(html))
     assert result.returncode == 0, result.stderr[-5000:]
     text = html.read_text()
-    declared = [p for p in made if p.endswith((".png", ".html"))]
+    declared = [p for p in made if p.endswith((".png", ".html")) and "index.html" not in p]
     missing = [p for p in declared if p not in text]
     assert not missing, missing
     assert "SpaMI benchmark" in text  # the workflow description
@@ -470,3 +473,34 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     spami_ari = sweep[(sweep["method"] == "spami") & (sweep["metric"] == "ari")]
     assert sorted(spami_ari["noise"].unique()) == [0.5, 1.0]
     assert spami_ari["mean"].between(-1, 1).all() and spami_ari["n_runs"].ge(1).all()
+
+
+def check_reader_page(root: Path) -> None:
+    """results/report/index.html: every figure PNG of the report on the page, each with
+    its caption directly under it, every summary table inline, plain names only."""
+    import re
+
+    from PIL import Image
+
+    page = (root / "index.html").read_text()
+    figures = re.findall(r"<img [^>]*src='([^']+)'[^>]*>\s*<figcaption>(.*?)</figcaption>", page)
+    assert len(figures) == page.count("<img ")  # no image without its caption
+    shown = {src for src, _ in figures}
+    made = {p.relative_to(root).as_posix() for p in root.rglob("*.png")}
+    assert shown == made, sorted(shown ^ made)
+    captions = dict(figures)
+    dataset = "datasets/rna_adt-noise1-draw0"
+    assert captions[f"{dataset}/domain_maps.png"].startswith(
+        "<p>Spatial domains of each method on RNA + protein, noise sd 1 (seed 0, leiden"
+    )
+    assert "metric_bars" not in captions[f"{dataset}/metric_bars.png"]
+    assert all(len(text) > 80 for text in captions.values())
+    assert page.count("Clustering: leiden") == 2  # each level's summary table, inline
+    # the reader's names: no dataset id, scenario key or issue number outside file paths
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<code>.*?</code>", "", page))
+    for internal in ("rna_adt", "noise1-draw0", "issue", "partition"):
+        assert internal not in visible, internal
+    for src in shown:  # PNGs of a reasonable size, none wider than a page at 96 px/inch
+        with Image.open(root / src) as image:
+            assert image.size[0] / image.info["dpi"][0] <= 14.5, src
+        assert (root / src).stat().st_size < 1_500_000, src
