@@ -29,3 +29,4 @@ rule all:
         "results/scores.csv",
         "results/cost.csv",
         report_targets(),
+        "results/report/index.html",

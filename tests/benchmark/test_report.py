@@ -83,7 +83,53 @@ def test_summary_markdown_bolds_the_best_method_not_the_control(scores):
     assert "**" not in lines["Positive control"]
     seurat = lines["Seurat WNN"]
     assert seurat.count("unavailable") >= 3  # two metric cells and the note
-    assert "R \\| Seurat not found" in seurat  # a pipe in a reason cannot break the table
+    assert seurat.endswith("| unavailable (1) |")  # a short status; the reason in note 1
+    assert "1. Seurat WNN: unavailable (MethodUnavailableError: R \\| Seurat not found)" in (
+        markdown
+    )  # a pipe in a reason cannot break the table
+
+
+def test_one_note_per_method_and_reason_under_the_tables(scores):
+    """A failure repeated in every clustering's table (and by several variants) is one
+    note; the cells give a short status and the note's number; the reason is shortened."""
+    long = "ValueError: " + "the graph has no edge between these spots " * 10
+    traceback = "RuntimeError: CUDA out of memory Traceback (most recent call last): File x"
+    extra = pd.DataFrame(
+        score_rows("d", "spami", "robust", [0, 1], {"ari": [np.nan] * 2}, "failed", long)
+        + score_rows("d", "spami", "concat", [0, 1], {"ari": [np.nan] * 2}, "failed", long)
+        + score_rows("d", "mofa", "default", [0], {"ari": [np.nan]}, "failed", traceback)
+    )
+    both = pd.concat([scores, extra], ignore_index=True)
+    both = pd.concat([both, both.assign(clustering="kmeans")], ignore_index=True)
+    blocks = report.summary_blocks(report.summary_table(both), "RNA + protein, noise sd 1")
+    notes = [b for b in blocks if b[0] == "notes"]
+    assert len(notes) == 1
+    lines = notes[0][1]  # numbered in the order of the rows
+    assert len(lines) == 3  # SpaMI's (two variants), MOFA+'s partial failure, Seurat's
+    assert lines[0].startswith("SpaMI (concat), SpaMI (robust): failed (ValueError: the graph")
+    assert len(lines[0]) < 220 and lines[0].endswith("…)")
+    assert lines[1] == "MOFA+: partial (1 of 2 runs: RuntimeError: CUDA out of memory)"
+    assert lines[2] == "Seurat WNN: unavailable (MethodUnavailableError: R | Seurat not found)"
+    tables = [b for b in blocks if b[0] == "table"]
+    assert len(tables) == 2  # leiden and kmeans: the notes are listed once for both
+    for _, _, rows in tables:
+        cells = {row[0]: row[-1] for row in rows}
+        assert cells["SpaMI (robust)"] == cells["SpaMI (concat)"] == "failed (1)"
+        assert cells["MOFA+ (partial)"] == "partial (2)"
+        assert cells["Seurat WNN"] == "unavailable (3)"
+        assert cells["SpaMI"] == ""
+    html = report.to_html(blocks)
+    assert html.count("<li>") == 3 and "Traceback" not in html
+
+
+def test_short_reason_keeps_one_line_without_traceback():
+    text = "Traceback (most recent call last):\n  File 'x', line 1\nKeyError: 'spatial'"
+    assert report.short_reason(text) == "KeyError: 'spatial'"
+    assert report.short_reason("ConfigError: two modalities\nsee the docs") == (
+        "ConfigError: two modalities"
+    )
+    assert report.short_reason("a " * 200, length=20) == "a a a a a a a a a a…"
+    assert report.short_reason(None) == ""
 
 
 def test_partially_failed_method_keeps_its_values(scores):
@@ -186,7 +232,7 @@ def test_noise_sweep_table_has_every_run_at_every_noise_level():
     )
     assert low["n_runs"] == 2 and low["spread"] == "seeds"
     markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
-    assert "| Method | noise 0.5 | noise 2 | Runs |" in markdown
+    assert "| Method | noise sd 0.5 | noise sd 2 | Runs |" in markdown
     assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
     assert "| Seurat WNN | failed | failed | 2 |" in markdown  # kept, with its status
 
@@ -360,8 +406,8 @@ def test_modality_titles_of_single_modality_variants():
     modalities = ["rna", "adt"]
     assert report.modality_title({"params": {"modalities": ["rna"]}}, modalities) == "RNA only"
     excluded = {"params": {"exclude_modalities": ["rna"]}}
-    assert report.modality_title(excluded, modalities) == "ADT only"
-    assert report.modality_title({"params": {}}, modalities) == "RNA + ADT"
+    assert report.modality_title(excluded, modalities) == "protein only"
+    assert report.modality_title({"params": {}}, modalities) == "RNA + protein"
 
 
 def test_empty_results_file_reads_as_an_empty_table(tmp_path):
@@ -391,6 +437,7 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     """Run the test study, then ``snakemake --report``: every declared result is inside."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["simulation"]["noise_levels"] = [0.5, 1.0]  # a noise sweep to draw
+    config["methods"]["spami"]["variants"]["robust"] = {"preset": "robust"}  # a preset
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile))
@@ -408,13 +455,15 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     expected |= {f"results/report/simulation/rna_adt/noise_sweep.{e}" for e in ("csv", "md")}
     expected |= {"results/report/ablation/rna_adt.png"}  # SpaMI has two variants
     expected |= {f"results/report/{name}.html" for name in ("cost", "significance")}
+    expected |= {"results/report/index.html"}  # the reader's page
     assert expected <= set(made), sorted(expected - set(made))
+    check_reader_page(tmp_path / "results/report")
 
     html = tmp_path / "report.html"
     result = snakemake(tmp_path, "--configfile", str(configfile), "--report", str(html))
     assert result.returncode == 0, result.stderr[-5000:]
     text = html.read_text()
-    declared = [p for p in made if p.endswith((".png", ".html"))]
+    declared = [p for p in made if p.endswith((".png", ".html")) and "index.html" not in p]
     missing = [p for p in declared if p not in text]
     assert not missing, missing
     assert "SpaMI benchmark" in text  # the workflow description
@@ -424,3 +473,34 @@ def test_report_bundles_every_figure_and_table(tmp_path):
     spami_ari = sweep[(sweep["method"] == "spami") & (sweep["metric"] == "ari")]
     assert sorted(spami_ari["noise"].unique()) == [0.5, 1.0]
     assert spami_ari["mean"].between(-1, 1).all() and spami_ari["n_runs"].ge(1).all()
+
+
+def check_reader_page(root: Path) -> None:
+    """results/report/index.html: every figure PNG of the report on the page, each with
+    its caption directly under it, every summary table inline, plain names only."""
+    import re
+
+    from PIL import Image
+
+    page = (root / "index.html").read_text()
+    figures = re.findall(r"<img [^>]*src='([^']+)'[^>]*>\s*<figcaption>(.*?)</figcaption>", page)
+    assert len(figures) == page.count("<img ")  # no image without its caption
+    shown = {src for src, _ in figures}
+    made = {p.relative_to(root).as_posix() for p in root.rglob("*.png")}
+    assert shown == made, sorted(shown ^ made)
+    captions = dict(figures)
+    dataset = "datasets/rna_adt-noise1-draw0"
+    assert captions[f"{dataset}/domain_maps.png"].startswith(
+        "<p>Spatial domains of each method on RNA + protein, noise sd 1 (seed 0, leiden"
+    )
+    assert "metric_bars" not in captions[f"{dataset}/metric_bars.png"]
+    assert all(len(text) > 80 for text in captions.values())
+    assert page.count("Clustering: leiden") == 2  # each level's summary table, inline
+    # the reader's names: no dataset id, scenario key or issue number outside file paths
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<code>.*?</code>", "", page))
+    for internal in ("rna_adt", "noise1-draw0", "issue", "partition"):
+        assert internal not in visible, internal
+    for src in shown:  # PNGs of a reasonable size, none wider than a page at 96 px/inch
+        with Image.open(root / src) as image:
+            assert image.size[0] / image.info["dpi"][0] <= 14.5, src
+        assert (root / src).stat().st_size < 1_500_000, src

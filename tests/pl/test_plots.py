@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import colorsys
+from itertools import combinations
+
 import anndata as ad
+import matplotlib
 import matplotlib.image as mpimg
 import mudata
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from matplotlib.colors import to_rgb
 from matplotlib.container import BarContainer
+from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 from fastspami import pl
@@ -82,13 +88,45 @@ def test_domain_maps_match_colours_to_the_truth(spots, tmp_path):
     fig = pl.domain_maps(coords, {"SpaMI": permuted, "Seurat WNN": failed}, truth)
     rendered(fig, tmp_path)
     truth_ax, spami_ax, seurat_ax = fig.axes[:3]
-    assert spami_ax.get_title() == "SpaMI"
+    assert spami_ax.get_title() == "SpaMI · ARI 1.00"  # the same partition: ARI 1
     np.testing.assert_allclose(
         spami_ax.collections[0].get_facecolors(), truth_ax.collections[0].get_facecolors()
     )
     assert failed in " ".join(t.get_text() for t in seurat_ax.texts).replace("\n", " ")
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["a", "b", "c", "d"]
+
+
+def test_each_map_panel_gives_the_ari_of_its_clustering(spots, tmp_path):
+    coords, truth, quadrant = spots
+    rng = np.random.default_rng(1)
+    noisy = np.where(rng.random(len(quadrant)) < 0.3, rng.integers(0, 4, len(quadrant)), quadrant)
+    name = "PCA (concatenated)"  # with its score, too long for one line of a panel
+    fig = pl.domain_maps(coords, {"SpaMI (robust)": noisy, name: quadrant}, truth)
+    rendered(fig, tmp_path)
+    ari = adjusted_rand_score(truth, noisy)
+    assert 0.2 < ari < 0.9
+    assert fig.axes[1].get_title() == f"SpaMI (robust) · ARI {ari:.2f}"
+    assert fig.axes[2].get_title() == f"{name}\nARI 1.00"
+
+
+def test_domain_colours_are_distinct_hues_not_shades_of_one():
+    """Neighbouring domains must not differ only by shade, as tab20's pairs do."""
+
+    def hue_gaps(colours):
+        hues = [colorsys.rgb_to_hsv(*to_rgb(c))[0] * 360 for c in colours]
+        return [min(abs(a - b), 360 - abs(a - b)) for a, b in combinations(hues, 2)]
+
+    palette = pl.style.domain_palette([str(i) for i in range(12)])
+    colours = list(palette.values())
+    assert len({to_rgb(c) for c in colours}) == 12
+    first = colours[: pl.style.DISTINCT_HUES]
+    assert pl.style.DISTINCT_HUES >= 10
+    assert min(hue_gaps(first)) >= 15
+    # none is grey, which marks the clusters matched to no domain
+    assert min(colorsys.rgb_to_hsv(*to_rgb(c))[1] for c in colours) > 0.4
+    # the check tells the old palette apart: tab20 pairs two shades of one hue
+    assert min(hue_gaps(matplotlib.colormaps["tab20"].colors[:10])) < 5
 
 
 def test_extra_clusters_are_grey_and_named_once(spots, tmp_path):
@@ -120,9 +158,10 @@ def test_embedding_umaps_with_a_fast_reducer(spots, tmp_path):
         {"SpaMI": embedding, "MOFA+": "unavailable: mofapy2 missing"},
         truth,
         reducer=lambda x: x[:, :2],
+        ari={"SpaMI": 0.8712},
     )
     rendered(fig, tmp_path)
-    assert fig.axes[0].get_title() == "SpaMI"
+    assert fig.axes[0].get_title() == "SpaMI · ARI 0.87"
 
 
 def test_metric_vs_noise_draws_one_line_per_method(scores, tmp_path):
@@ -133,6 +172,18 @@ def test_metric_vs_noise_draws_one_line_per_method(scores, tmp_path):
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), [0.5, 2.0])
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["SpaMI", "Seurat WNN: failed", "PCA (concatenated)"]  # ... but is named
+
+
+def test_metric_vs_noise_names_scenarios_as_the_reader_does(scores, tmp_path):
+    fig = pl.metric_vs_noise(scores, scenario_labels={"sim": "RNA + protein"})
+    rendered(fig, tmp_path)
+    assert fig.get_suptitle() == "RNA + protein"
+    assert [ax.get_title() for ax in fig.axes] == ["ARI", "AMI", "NMI", "Homogeneity"]
+    two = pd.concat([scores, scores.assign(scenario="comp")], ignore_index=True)
+    labels = {"sim": "RNA + protein", "comp": "RNA + protein, complementary"}
+    titles = [ax.get_title() for ax in pl.metric_vs_noise(two, scenario_labels=labels).axes]
+    assert "RNA + protein, complementary: ARI" in titles and "RNA + protein: ARI" in titles
+    assert not any("comp:" in t or "sim:" in t for t in titles)
 
 
 def test_metric_vs_noise_names_a_method_that_does_not_apply(scores, tmp_path):

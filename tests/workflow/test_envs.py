@@ -36,7 +36,7 @@ REQUIRED = {
     "mofa": {"mofapy2", "numpy", "scipy", "anndata", "mudata", "scanpy"},
     "spatialglue": {"spatialglue", "torch", "torch_geometric", "scanpy", "scikit-misc"},
     "spami_reference": {"spami", "episcanpy", "pot", "torch", "torch_geometric", "scanpy"},
-    "report": {"matplotlib", "scanpy", "pandas", "mudata"},
+    "report": {"matplotlib", "scanpy", "pandas", "mudata", "jinja2"},
 }
 
 

@@ -198,6 +198,24 @@ def test_a_scenario_can_have_its_own_noise_levels(tmp_path):
     assert "simulation/comp/metric_vs_noise.png" not in output
 
 
+def test_maps_show_every_preset_and_the_page_comes_last(tmp_path):
+    """A variant that sets ``preset`` (robust) is drawn in the maps and UMAPs beside the
+    default; an ablation (no_cosine) is not. The reader's page is part of the default
+    target and waits for every figure and table."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["methods"]["spami"]["variants"]["robust"] = {"preset": "robust"}
+    result = dry_run(tmp_path, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    maps = output.split("rule report_maps:")[1].split("\n")[1]
+    assert maps.lstrip().startswith("input:")
+    assert "spami/default/seed0.status.json" in maps and "spami/robust/seed0.status.json" in maps
+    assert "no_cosine" not in maps
+    page = output.split("rule report_index:")[1].split("\n")[1]
+    assert "domain_maps.png" in page and "summary.html" in page and "domain_maps.rst" in page
+    assert _planned_jobs(result)["report_index"] == 1
+
+
 def test_reproduction_panel_only_where_both_spamis_run(tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     result = dry_run(tmp_path, config)

@@ -1,11 +1,14 @@
 """The report: the paper's figures and tables, made from results/ into results/report/.
 
-Figures as PNG (in the Snakemake report) and SVG (for print); tables as CSV, Markdown and
-HTML (the HTML is what the report shows). Build the browsable report after a run with
+Figures as PNG (in the report) and SVG (for print); tables as CSV, Markdown and HTML (the
+HTML is what the report shows). The reader's report is results/report/index.html (rule
+report_index: every figure with its caption under it, every table inline, by section).
+Snakemake's own report bundles the same files into one file:
 
     snakemake --cores 2 --report results/report.html
 
-Maps and UMAPs show the first seed of the config and, where the config has it, Leiden.
+Maps and UMAPs show the first seed of the config and, where the config has it, Leiden;
+each method's primary variant and its presets (variants that set ``preset``).
 """
 
 
@@ -57,6 +60,7 @@ rule report_maps:
         mem_mb=mem_mb("score"),
         runtime=runtime("score"),
     params:
+        label=report_label,
         runs=report_run_list(REPORT_SHOWN),
         clustering=REPORT_CLUSTERING,
         seed=REPORT_SEED,
@@ -89,6 +93,7 @@ rule report_single_vs_integrated_maps:
         mem_mb=mem_mb("score"),
         runtime=runtime("score"),
     params:
+        label=report_label,
         clustering=REPORT_CLUSTERING,
     script:
         "../scripts/report_single_vs_integrated_maps.py"
@@ -119,6 +124,7 @@ rule report_denoising_maps:
         mem_mb=mem_mb("integrate"),
         runtime=runtime("score"),
     params:
+        label=report_label,
         markers=dataset_markers,
         clustering=REPORT_CLUSTERING,
     script:
@@ -169,6 +175,7 @@ rule report_scores:
         mem_mb=2000,
         runtime=10,
     params:
+        label=report_label,
         clustering=REPORT_CLUSTERING,
         reference=dataset_reference,
     script:
@@ -198,6 +205,7 @@ rule report_attention_by_domain:
         mem_mb=2000,
         runtime=10,
     params:
+        label=report_label,
         run=REPORT_SPAMI_RUN,
     script:
         "../scripts/report_attention_by_domain.py"
@@ -214,7 +222,7 @@ rule report_diagnosis:
             caption="../report/diagnosis.rst",
             category=report_category,
             subcategory=report_subcategory,
-            labels=report_labels("diagnosis: modality use", "new; issue #10"),
+            labels=report_labels("SpaMI's use of each modality", "(not in the paper)"),
         ),
         svg="results/report/datasets/{dataset}/diagnosis.svg",
         csv="results/report/datasets/{dataset}/diagnosis.csv",
@@ -224,7 +232,9 @@ rule report_diagnosis:
             caption="../report/diagnosis.rst",
             category=report_category,
             subcategory=report_subcategory,
-            labels=report_labels("diagnosis: partition scores", "new; issue #10"),
+            labels=report_labels(
+                "what SpaMI keeps of each modality", "(not in the paper)"
+            ),
         ),
     log:
         "logs/report/{dataset}/diagnosis.log",
@@ -237,6 +247,7 @@ rule report_diagnosis:
         mem_mb=mem_mb("integrate"),
         runtime=runtime("score"),
     params:
+        label=report_label,
         runs=report_run_list(REPORT_DIAGNOSIS_RUNS),
         seed=REPORT_SEED,
     script:
@@ -253,7 +264,7 @@ rule report_metric_vs_noise:
         png=report(
             "results/report/simulation/{scenario}/metric_vs_noise.png",
             caption="../report/metric_vs_noise.rst",
-            category="Simulation {scenario}",
+            category=report_scenario_category,
             subcategory="noise sweep",
             labels=report_labels("metrics vs noise", "Fig 2C, S1 Fig A"),
         ),
@@ -263,7 +274,7 @@ rule report_metric_vs_noise:
         table_html=report(
             "results/report/simulation/{scenario}/noise_sweep.html",
             caption="../report/noise_sweep.rst",
-            category="Simulation {scenario}",
+            category=report_scenario_category,
             subcategory="noise sweep",
             labels=report_labels("noise sweep table", "Fig 2C, 2D as numbers"),
         ),
@@ -278,6 +289,7 @@ rule report_metric_vs_noise:
         mem_mb=2000,
         runtime=10,
     params:
+        label=report_label,
         clustering=REPORT_CLUSTERING,
     script:
         "../scripts/report_metric_vs_noise.py"
@@ -292,7 +304,7 @@ rule report_paper_check:
         html=report(
             "results/report/simulation/{scenario}/paper_check.html",
             caption="../report/paper_check.rst",
-            category="Simulation {scenario}",
+            category=report_scenario_category,
             subcategory="paper check",
             labels=report_labels("beside the paper", "Tutorial 4 (ARI 0.963)"),
         ),
@@ -307,7 +319,9 @@ rule report_paper_check:
         mem_mb=2000,
         runtime=10,
     params:
+        label=report_label,
         reference=scenario_reference,
+        method=scenario_reference_method,
     script:
         "../scripts/report_paper_check.py"
 
@@ -320,7 +334,7 @@ rule report_ablation_bars:
             "results/report/ablation/{subject}.png",
             caption="../report/ablation_bars.rst",
             category="Ablation",
-            subcategory="{subject}",
+            subcategory=report_label,
             labels=report_labels("SpaMI ablations", "Fig 2D, S1 Fig I"),
         ),
         svg="results/report/ablation/{subject}.svg",
@@ -335,6 +349,7 @@ rule report_ablation_bars:
         mem_mb=2000,
         runtime=10,
     params:
+        label=report_label,
         method=REPORT_METHOD,
         clustering=REPORT_CLUSTERING,
     script:
@@ -414,7 +429,7 @@ rule report_reproduction:
             "results/report/reproduction.png",
             caption="../report/reproduction.rst",
             category="Reproduction",
-            labels=report_labels("ours vs the authors' code", "(new; issue #30)"),
+            labels=report_labels("ours vs the authors' code", "(not in the paper)"),
         ),
         svg="results/report/reproduction.svg",
         csv="results/report/reproduction.csv",
@@ -423,7 +438,7 @@ rule report_reproduction:
             "results/report/reproduction.html",
             caption="../report/reproduction_table.rst",
             category="Reproduction",
-            labels=report_labels("reproduction table", "(new; issue #30)"),
+            labels=report_labels("reproduction table", "(not in the paper)"),
         ),
     log:
         "logs/report/reproduction.log",
@@ -437,5 +452,31 @@ rule report_reproduction:
         runtime=10,
     params:
         clustering=REPORT_CLUSTERING,
+        labels=REPORT_LABELS,
     script:
         "../scripts/report_reproduction.py"
+
+
+# ---------------------------------------------------------------- the reader's page
+
+
+rule report_index:
+    input:
+        entries=report_targets(),
+        captions=report_captions(),
+    output:
+        html="results/report/index.html",
+    log:
+        "logs/report/index.log",
+    benchmark:
+        "benchmarks/report/index.tsv"
+    conda:
+        REPORT_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        entries=report_entries(),
+    script:
+        "../scripts/report_index.py"

@@ -6,6 +6,9 @@ spami imports.
 
 from types import SimpleNamespace
 
+from fastspami.data.labels import dataset_labels, dataset_levels, scenario_labels
+from fastspami.methods.registry import method_label
+
 REPORT_METHOD = "spami"
 REPORT_SEED = config["seeds"][0]
 REPORT_CLUSTERING = (
@@ -27,6 +30,16 @@ REPORT_PAPER_CHECKS = [
 REPORT_FIGURE_EXTS = ("png", "svg")
 REPORT_TABLE_EXTS = ("csv", "md", "html")
 REPORT_ENV = "../../envs/report.yaml"
+REPORT_CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+
+# Names for the reader (fastspami.data.labels): scenarios, datasets, real datasets' titles
+SCENARIO_LABELS = scenario_labels(config.get("simulation"))
+DATASET_LABELS = dataset_labels(SIMULATED, REAL, config.get("simulation"))
+DATASET_LEVELS = dataset_levels(SIMULATED)  # 'noise sd 0.5' (', draw 2 of 5')
+REPORT_LABELS = {
+    **DATASET_LABELS,
+    **SCENARIO_LABELS,
+}  # a real dataset is its own subject
 
 
 def primary_variant(method):
@@ -35,7 +48,17 @@ def primary_variant(method):
     return "default" if "default" in variants else variants[0]
 
 
-REPORT_SHOWN = [(method, primary_variant(method)) for method in config["methods"]]
+def shown_variants(method):
+    """A method's variants in the maps and UMAPs: its primary variant and its presets (the
+    variants that set ``preset``, e.g. SpaMI's robust); ablations have their own figure.
+    """
+    primary = primary_variant(method)
+    variants = config["methods"][method]["variants"]
+    presets = [v for v, p in variants.items() if v != primary and "preset" in (p or {})]
+    return [primary, *presets]
+
+
+REPORT_SHOWN = [(m, v) for m in config["methods"] for v in shown_variants(m)]
 REPORT_SPAMI_VARIANTS = config["methods"].get(REPORT_METHOD, {}).get("variants", {})
 REPORT_SINGLE_MODALITY = [
     variant
@@ -51,7 +74,7 @@ REPORT_SPAMI_PANELS = (
     if REPORT_SINGLE_MODALITY
     else []
 )
-# SpaMI's variants compared in the diagnosis figure (issue #10), those the config has
+# SpaMI's variants compared in the diagnosis figure, those the config has
 REPORT_DIAGNOSIS_VARIANTS = ("default", "robust")
 REPORT_DIAGNOSIS_RUNS = [
     (REPORT_METHOD, v) for v in REPORT_DIAGNOSIS_VARIANTS if v in REPORT_SPAMI_VARIANTS
@@ -69,7 +92,7 @@ def _has_ablations(subject):
 
 REPORT_ABLATION_SUBJECTS = [s for s in [*REPORT_SCENARIOS, *REAL] if _has_ablations(s)]
 
-# the reproduction panel (issue #30): our SpaMI beside the authors' code, where the config
+# the reproduction panel: our SpaMI beside the authors' code, where the config
 # runs both on some dataset
 REPORT_REPRODUCTION_RUNS = [(REPORT_METHOD, "default"), ("spami_reference", "default")]
 REPORT_REPRODUCTION = all(
@@ -105,19 +128,39 @@ def report_clusters(pattern):
     return lambda wildcards: pattern.format(dataset=wildcards.dataset, seed=REPORT_SEED)
 
 
+def dataset_section(dataset):
+    """A dataset's section of the report: its simulation scenario, or the real dataset."""
+    entry = SIMULATED.get(dataset)
+    if entry:
+        return f"Simulation: {SCENARIO_LABELS[entry['scenario']]}"
+    return f"Dataset: {DATASET_LABELS[dataset]}"
+
+
+def dataset_subsection(dataset):
+    """A simulated dataset's subsection: its noise level (and draw); '' for a real one."""
+    return DATASET_LEVELS.get(dataset, "")
+
+
 def report_category(wildcards):
-    """A dataset's report category: its simulation scenario, or the real dataset."""
-    entry = SIMULATED.get(wildcards.dataset)
-    return (
-        f"Simulation {entry['scenario']}" if entry else f"Dataset {wildcards.dataset}"
-    )
+    """A dataset's category in Snakemake's report (its section)."""
+    return dataset_section(wildcards.dataset)
+
+
+def report_scenario_category(wildcards):
+    """A scenario's category in Snakemake's report (its section)."""
+    return f"Simulation: {SCENARIO_LABELS[wildcards.scenario]}"
 
 
 def report_subcategory(wildcards):
-    entry = SIMULATED.get(wildcards.dataset)
-    if not entry:
-        return "Figures and tables"
-    return f"noise {noise_label(entry['noise'])}, draw {entry['draw']}"
+    return dataset_subsection(wildcards.dataset) or "Figures and tables"
+
+
+def report_label(wildcards):
+    """Params function: the name for the reader of the rule's dataset, scenario or subject."""
+    for key in ("dataset", "scenario", "subject"):
+        if key in wildcards.keys():
+            return REPORT_LABELS.get(wildcards[key], wildcards[key])
+    return ""
 
 
 def report_labels(name, paper):
@@ -139,6 +182,11 @@ def scenario_reference(wildcards):
     return config["simulation"]["scenarios"][wildcards.scenario]["reference"]
 
 
+def scenario_reference_method(wildcards):
+    """The name for the reader of the method a scenario's published number is of."""
+    return method_label(scenario_reference(wildcards)["method"])
+
+
 def has_figures(dataset):
     """Per-dataset figures: every real dataset, and the first data draw of each simulated
     scenario and level (the other draws have their summary table and enter every
@@ -153,65 +201,149 @@ def is_complementary(dataset):
     return str(scenario).startswith("complementary")
 
 
-def report_targets():
-    """Every figure and table of the report: what ``rule all`` asks for."""
-    per_dataset = []
-    for dataset in filter(has_figures, DATASETS):
+# Each entry of the report: a figure (PNG for the page, SVG for print) or a table (CSV,
+# Markdown, HTML), its section of the reader's page (results/report/index.html), its
+# caption (workflow/report/<caption>.rst) and what the caption's template names.
+FIGURE_TITLES = {
+    "domain_maps": "Spatial domains",
+    "embedding_umaps": "Embedding UMAPs",
+    "metric_bars": "Clustering metrics",
+    "morans_boxplots": "Moran's I per cluster",
+    "denoising_maps": "Denoising",
+    "attention_by_domain": "Attention per domain",
+    "single_vs_integrated_maps": "SpaMI on one modality and on all",
+    "diagnosis": "SpaMI's use of each modality",
+}
+
+
+def report_entry(section, subsection, kind, stem, caption, subject="", title=""):
+    """One figure or table of the report (stem: its path under results/report/ without
+    the extension; subject: the dataset, scenario or real dataset its caption names)."""
+    params = {
+        "label": REPORT_LABELS.get(subject, subject),
+        "clustering": REPORT_CLUSTERING,
+        "seed": REPORT_SEED,
+    }
+    if subject in REPORT_PAPER_CHECKS:
+        reference = config["simulation"]["scenarios"][subject]["reference"]
+        params.update(reference=reference, method=method_label(reference["method"]))
+    return {
+        "section": section,
+        "subsection": subsection[:1].upper() + subsection[1:],
+        "kind": kind,
+        "stem": stem,
+        "path": f"{stem}.png" if kind == "figure" else f"{stem}.html",
+        "caption": caption,
+        "title": title,
+        "context": {"params": params},
+    }
+
+
+def _dataset_entries(dataset):
+    """The figures (first draw of a simulated level, every real dataset) and the summary
+    table of one dataset."""
+    section, sub = dataset_section(dataset), dataset_subsection(dataset)
+    stem = f"datasets/{dataset}"
+    figures = []
+    if has_figures(dataset):
         figures = ["domain_maps", "embedding_umaps", "metric_bars", "morans_boxplots"]
-        if REPORT_SPAMI_RUN and runs_here(dataset, REPORT_SPAMI_RUN):
-            figures += ["denoising_maps", "attention_by_domain"]
         panels = runs_here(dataset, REPORT_SPAMI_PANELS)
         if len(panels) > 1 and panels[-1] == REPORT_SPAMI_RUN[0]:
             figures.append("single_vs_integrated_maps")
-        if is_complementary(dataset) and runs_here(dataset, REPORT_DIAGNOSIS_RUNS):
-            per_dataset += expand(
-                "results/report/datasets/{dataset}/diagnosis.{ext}",
-                dataset=dataset,
-                ext=(*REPORT_FIGURE_EXTS, *REPORT_TABLE_EXTS),
-            )
-        per_dataset += expand(
-            "results/report/datasets/{dataset}/{figure}.{ext}",
-            dataset=dataset,
-            figure=figures,
-            ext=REPORT_FIGURE_EXTS,
+        if REPORT_SPAMI_RUN and runs_here(dataset, REPORT_SPAMI_RUN):
+            figures += ["denoising_maps", "attention_by_domain"]
+    entries = [
+        report_entry(
+            section, sub, "figure", f"{stem}/{f}", f, dataset, FIGURE_TITLES[f]
         )
-    return [
-        *per_dataset,
-        *expand(
-            "results/report/datasets/{dataset}/summary.{ext}",
-            dataset=DATASETS,
-            ext=REPORT_TABLE_EXTS,
-        ),
-        *expand(
-            "results/report/simulation/{scenario}/metric_vs_noise.{ext}",
-            scenario=REPORT_NOISE_SWEEPS,
-            ext=REPORT_FIGURE_EXTS,
-        ),
-        *expand(
-            "results/report/simulation/{scenario}/noise_sweep.{ext}",
-            scenario=REPORT_NOISE_SWEEPS,
-            ext=REPORT_TABLE_EXTS,
-        ),
-        *expand(
-            "results/report/simulation/{scenario}/paper_check.{ext}",
-            scenario=REPORT_PAPER_CHECKS,
-            ext=REPORT_TABLE_EXTS,
-        ),
-        *expand(
-            "results/report/ablation/{subject}.{ext}",
-            subject=REPORT_ABLATION_SUBJECTS,
-            ext=REPORT_FIGURE_EXTS,
-        ),
-        *expand(
-            "results/report/cost.{ext}", ext=(*REPORT_FIGURE_EXTS, *REPORT_TABLE_EXTS)
-        ),
-        *expand("results/report/significance.{ext}", ext=REPORT_TABLE_EXTS),
-        *(
-            expand(
-                "results/report/reproduction.{ext}",
-                ext=(*REPORT_FIGURE_EXTS, *REPORT_TABLE_EXTS),
-            )
-            if REPORT_REPRODUCTION
-            else []
-        ),
+        for f in figures
     ]
+    entries.append(
+        report_entry(section, sub, "table", f"{stem}/summary", "summary", dataset)
+    )
+    if (
+        has_figures(dataset)
+        and is_complementary(dataset)
+        and runs_here(dataset, REPORT_DIAGNOSIS_RUNS)
+    ):
+        title = FIGURE_TITLES["diagnosis"]
+        for kind in ("figure", "table"):
+            entry = report_entry(
+                section, sub, kind, f"{stem}/diagnosis", "diagnosis", dataset, title
+            )
+            entries.append(entry)
+    return entries
+
+
+def report_entries():
+    """Every figure and table of the report, in the reader's order: each simulation
+    scenario (its noise sweep, then each level), each real dataset, the ablations, cost,
+    significance, reproduction and the comparison with the paper."""
+    entries = []
+    for scenario in REPORT_SCENARIOS:
+        section = f"Simulation: {SCENARIO_LABELS[scenario]}"
+        if scenario in REPORT_NOISE_SWEEPS:
+            stem = f"simulation/{scenario}"
+            entries += [
+                report_entry(
+                    section,
+                    "",
+                    "figure",
+                    f"{stem}/metric_vs_noise",
+                    "metric_vs_noise",
+                    scenario,
+                    "Metrics against noise",
+                ),
+                report_entry(
+                    section, "", "table", f"{stem}/noise_sweep", "noise_sweep", scenario
+                ),
+            ]
+        for dataset in DATASETS:
+            if SIMULATED.get(dataset, {}).get("scenario") == scenario:
+                entries += _dataset_entries(dataset)
+    for dataset in REAL:
+        entries += _dataset_entries(dataset)
+    for subject in REPORT_ABLATION_SUBJECTS:
+        label = REPORT_LABELS.get(subject, subject)
+        stem = f"ablation/{subject}"
+        entries.append(
+            report_entry("Ablation", label, "figure", stem, "ablation_bars", subject)
+        )
+    entries += [
+        report_entry("Cost", "", "figure", "cost", "cost"),
+        report_entry("Cost", "", "table", "cost", "cost_table"),
+        report_entry("Significance", "", "table", "significance", "significance"),
+    ]
+    if REPORT_REPRODUCTION:
+        entries += [
+            report_entry("Reproduction", "", "figure", "reproduction", "reproduction"),
+            report_entry(
+                "Reproduction", "", "table", "reproduction", "reproduction_table"
+            ),
+        ]
+    for scenario in REPORT_PAPER_CHECKS:
+        label = SCENARIO_LABELS[scenario]
+        stem = f"simulation/{scenario}/paper_check"
+        entries.append(
+            report_entry(
+                "Beside the paper", label, "table", stem, "paper_check", scenario
+            )
+        )
+    return entries
+
+
+def report_targets():
+    """Every figure and table of the report: what ``rule all`` asks for."""
+    return [
+        f"results/report/{entry['stem']}.{ext}"
+        for entry in report_entries()
+        for ext in (
+            REPORT_FIGURE_EXTS if entry["kind"] == "figure" else REPORT_TABLE_EXTS
+        )
+    ]
+
+
+def report_captions():
+    """The caption files of the report's entries and of its introduction."""
+    names = sorted({entry["caption"] for entry in report_entries()} | {"workflow"})
+    return [str(REPORT_CAPTIONS / f"{name}.rst") for name in names]

@@ -9,5 +9,10 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 register_config_methods(sm.config["methods"])  # labels of methods the config declares
 with job_log(sm.log[0]):
     scores = report.read_results(sm.input.scores, sm.wildcards.subject)
-    figure = pl.ablation_bars(scores, method=sm.params.method, clustering=sm.params.clustering)
+    figure = pl.ablation_bars(
+        scores,
+        method=sm.params.method,
+        clustering=sm.params.clustering,
+        title=f"SpaMI's variants: {sm.params.label}",
+    )
     pl.save_figure(figure, sm.output.png, sm.output.svg)

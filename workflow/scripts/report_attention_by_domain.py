@@ -10,5 +10,5 @@ register_config_methods(sm.config["methods"])  # labels of methods the config de
 with job_log(sm.log[0]):
     attention = report.read_results(sm.input.attention, sm.wildcards.dataset)
     (method, variant), *_ = sm.params.run
-    figure = report.attention_figure(attention, method, variant)
+    figure = report.attention_figure(attention, method, variant, name=sm.params.label)
     pl.save_figure(figure, sm.output.png, sm.output.svg)

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule report_diagnosis: SpaMI's use of each modality (issue #10)."""
+"""Snakemake entry point of rule report_diagnosis: SpaMI's use of each modality."""
 
 from fastspami import pl
 from fastspami.benchmark import report
@@ -13,7 +13,7 @@ with job_log(sm.log[0]):
         sm.input.integrated,
         sm.input.statuses,
         [variant for _, variant in sm.params.runs],
-        name=sm.wildcards.dataset,
+        name=sm.params.label,
         seed=sm.params.seed,
     )
     pl.save_figure(figure, sm.output.png, sm.output.svg)

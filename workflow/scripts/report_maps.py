@@ -16,6 +16,7 @@ with job_log(sm.log[0]):
         sm.input.statuses,
         titles=titles,
         clustering=sm.params.clustering,
+        name=sm.params.label,
     )
     pl.save_figure(domains, sm.output.domains_png, sm.output.domains_svg)
     umaps = report.embedding_umaps_figure(
@@ -24,5 +25,8 @@ with job_log(sm.log[0]):
         sm.input.statuses,
         titles=titles,
         seed=sm.params.seed,
+        clusters=sm.input.clusters,
+        clustering=sm.params.clustering,
+        name=sm.params.label,
     )
     pl.save_figure(umaps, sm.output.umaps_png, sm.output.umaps_svg)

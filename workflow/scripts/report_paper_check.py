@@ -8,5 +8,5 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with job_log(sm.log[0]):
     scores = report.read_results(sm.input.scores, sm.wildcards.scenario)
     table = report.paper_check_table(scores, sm.params.reference)
-    blocks = report.paper_check_blocks(table, sm.wildcards.scenario, sm.params.reference)
+    blocks = report.paper_check_blocks(table, sm.params.label, sm.params.reference)
     report.write_table(table, blocks, sm.output.csv, sm.output.md, sm.output.html)

@@ -9,6 +9,10 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 register_config_methods(sm.config["methods"])  # labels of methods the config declares
 with job_log(sm.log[0]):
     figure = report.single_vs_integrated_figure(
-        sm.input.dataset, sm.input.clusters, sm.input.statuses, clustering=sm.params.clustering
+        sm.input.dataset,
+        sm.input.clusters,
+        sm.input.statuses,
+        clustering=sm.params.clustering,
+        name=sm.params.label,
     )
     pl.save_figure(figure, sm.output.png, sm.output.svg)

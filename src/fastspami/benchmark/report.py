@@ -44,13 +44,16 @@ from fastspami.benchmark.jobs import (
     read_json,
     resolve_modalities,
 )
+from fastspami.data.labels import modalities_label
 from fastspami.errors import ConfigError, InputDataError
 from fastspami.methods.registry import is_control, method_label
 from fastspami.metrics.registry import metric_label, registered_metrics, supervised_metrics
 from fastspami.pl.style import run_sort_key
 
 STATUS_TEXT = {"failed": "failed", "not_applicable": "n/a", "unavailable": "unavailable"}
-Block = tuple  # ("h1" | "h2" | "p", text) or ("table", header, rows)
+Block = tuple  # ("h1" | "h2" | "p", text), ("table", header, rows) or ("notes", [text])
+REASON_LENGTH = 160  # characters of a failure's reason shown to the reader
+TRACEBACK = "Traceback (most recent call last)"
 
 
 # ---------------------------------------------------------------- reading result files
@@ -120,9 +123,30 @@ def read_labels(path: str | Path, method: str, variant: str, clustering: str) ->
     return rows["label"].to_numpy(dtype=object)
 
 
+def short_reason(reason: Any, length: int = REASON_LENGTH) -> str:
+    """A failure's reason as a reader needs it: one line, no traceback, at most ``length``
+    characters (cut at a word). Of a traceback, its last line (the exception) is kept."""
+    lines = [line.strip() for line in str(reason or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    traceback_at = next((i for i, line in enumerate(lines) if line.startswith(TRACEBACK)), None)
+    text = lines[-1] if traceback_at is not None else lines[0]
+    # a traceback joined into the message's one line: keep what comes before it
+    text = " ".join(text.split(TRACEBACK)[0].split()).rstrip(" :;,") or " ".join(text.split())
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1]
+    if not text[length - 1].isspace():  # the cut falls inside a word: drop that word
+        cut = cut.rsplit(" ", 1)[0]
+    cut = cut.rstrip(" ,;:")
+    return f"{cut}…"
+
+
 def failure_text(status: Mapping[str, Any]) -> str:
-    """'failed: RuntimeError: ...' for a status file's content."""
-    return f"{STATUS_TEXT.get(status['status'], status['status'])}: {status.get('reason', '')}"
+    """'failed: RuntimeError: ...' for a status file's content (the reason shortened)."""
+    text = STATUS_TEXT.get(status["status"], status["status"])
+    reason = short_reason(status.get("reason", ""))
+    return f"{text}: {reason}" if reason else text
 
 
 def run_labels(
@@ -169,13 +193,14 @@ def of_subject(table: pd.DataFrame, subject: str) -> pd.DataFrame:
 
 
 def modality_title(status: Mapping[str, Any], modalities: Sequence[str]) -> str:
-    """'RNA only', 'ADT only' or 'RNA + ADT': the modalities a SpaMI variant was trained on."""
+    """'RNA only', 'protein only' or 'RNA + protein': the modalities a SpaMI variant was
+    trained on."""
     try:
         params = resolve_modalities(status.get("params", {}), list(modalities))
     except ConfigError:
         return str(status.get("variant", "?"))
     used = params.get("modalities", list(modalities))
-    names = " + ".join(m.upper() for m in used)
+    names = modalities_label(used)
     return names if len(used) == len(modalities) else f"{names} only"
 
 
@@ -188,14 +213,15 @@ def domain_maps_figure(
     status_paths: Sequence[str | Path],
     titles: Sequence[str],
     clustering: str,
+    name: str = "",
 ) -> Any:
-    """Domain maps (pl.domain_maps) of the runs given, one panel per title."""
+    """Domain maps (pl.domain_maps) of the runs given, one panel per title, each titled
+    with its ARI; name: the dataset's name for the reader (in the figure's title)."""
     spots = read_spots(dataset)
     labels = run_labels(clusters, status_paths, clustering)
     panels = dict(zip(titles, labels, strict=True))
-    return pl.domain_maps(
-        spots.coords, panels, spots.truth, title=f"Spatial domains ({clustering})"
-    )
+    heading = f"Spatial domains ({clustering} clustering)" + (f": {name}" if name else "")
+    return pl.domain_maps(spots.coords, panels, spots.truth, title=heading)
 
 
 def single_vs_integrated_figure(
@@ -203,13 +229,16 @@ def single_vs_integrated_figure(
     clusters: str | Path,
     status_paths: Sequence[str | Path],
     clustering: str,
+    name: str = "",
 ) -> Any:
-    """SpaMI's single-modality variants beside the full model, titled by their modalities."""
+    """SpaMI's single-modality variants beside the full model, titled by their modalities;
+    name: the dataset's name for the reader (in the figure's title)."""
     spots = read_spots(dataset)
     titles = [modality_title(read_json(p), spots.modalities) for p in status_paths]
     labels = run_labels(clusters, status_paths, clustering)
+    heading = "SpaMI on one modality and on all" + (f": {name}" if name else "")
     return pl.single_vs_integrated_maps(
-        spots.coords, dict(zip(titles, labels, strict=True)), spots.truth
+        spots.coords, dict(zip(titles, labels, strict=True)), spots.truth, title=heading
     )
 
 
@@ -219,17 +248,31 @@ def embedding_umaps_figure(
     status_paths: Sequence[str | Path],
     titles: Sequence[str],
     seed: int = 0,
+    clusters: str | Path | None = None,
+    clustering: str = "",
+    name: str = "",
 ) -> Any:
-    """UMAP of each run's embedding coloured by the ground truth (pl.embedding_umaps)."""
+    """UMAP of each run's embedding coloured by the ground truth (pl.embedding_umaps).
+
+    clusters, clustering: the dataset's clusters TSV and the clustering whose ARI each
+    panel's title gives (as in the domain maps); name: the dataset's name for the reader.
+    """
+    from fastspami.pl.maps import clustering_ari
+
     spots = read_spots(dataset)
     embeddings: dict[str, np.ndarray | str] = {}
+    ari: dict[str, float | None] = {}
     for title, h5mu, status_path in zip(titles, integrated_paths, status_paths, strict=True):
         status = read_json(status_path)
         ok = status["status"] == OK
         embeddings[title] = (
             read_embedding(h5mu, status["embedding_key"]) if ok else failure_text(status)
         )
-    return pl.embedding_umaps(embeddings, spots.truth, seed=seed)
+        if ok and clusters is not None and clustering:
+            labels = read_labels(clusters, status["method"], status["variant"], clustering)
+            ari[title] = clustering_ari(spots.truth, labels) if labels is not None else None
+    heading = "Embeddings (UMAP)" + (f": {name}" if name else "")
+    return pl.embedding_umaps(embeddings, spots.truth, seed=seed, ari=ari, title=heading)
 
 
 def denoising_figure(
@@ -262,15 +305,17 @@ def denoising_figure(
         return pl.message_figure(str(err), "Denoising")
 
 
-def attention_figure(attention: pd.DataFrame, method: str, variant: str) -> Any:
-    """Attention per domain (pl.attention_by_domain_plot) of one method and variant."""
+def attention_figure(attention: pd.DataFrame, method: str, variant: str, name: str = "") -> Any:
+    """Attention per domain (pl.attention_by_domain_plot) of one method and variant; name:
+    the dataset's name for the reader (in the title)."""
     rows = attention[(attention["method"] == method) & (attention["variant"] == variant)]
     if rows.empty:
         return pl.message_figure(
             f"No attention weights of {method_label(method, variant)}: it failed, or "
             "ran on one modality."
         )
-    return pl.attention_by_domain_plot(rows, title=method_label(method, variant))
+    title = f"{method_label(method, variant)}'s attention" + (f": {name}" if name else "")
+    return pl.attention_by_domain_plot(rows, title=title)
 
 
 def read_diagnosis_runs(
@@ -315,27 +360,32 @@ def diagnosis_table(scores: pd.DataFrame, notes: Mapping[str, str]) -> pd.DataFr
 
 def diagnosis_blocks(table: pd.DataFrame, dataset: str, digits: int = 3) -> list[Block]:
     """The diagnosis table of one dataset as document blocks: one table per variant, rows
-    the embeddings, cells 'ARI (probe)' per annotation; variants without a result as notes."""
+    the embeddings, cells 'ARI (probe)' per annotation; variants without a result as notes.
+    dataset: its name for the reader."""
+    from fastspami.pl.diagnosis import annotation_label, embedding_label, other_modality
+
     blocks: list[Block] = [
-        ("h1", f"Dataset {dataset}: what SpaMI keeps of each partition"),
+        ("h1", f"{dataset}: what SpaMI keeps of each modality's domains"),
         (
             "p",
             "Leiden ARI of SpaMI's integrated embedding and of each modality's own embedding "
-            "(Z) against the ground truth and each partition (partition a: seen mainly by RNA, "
-            "partition b: mainly by the other modality), with the balanced accuracy of a "
-            "cross-validated linear probe in brackets (chance: 1 / number of groups).",
+            "(Z) against all domains, the domains RNA sees and those the other modality "
+            "sees (each modality alone tells only some domains apart), with the balanced "
+            "accuracy of a cross-validated linear probe in brackets (chance: 1 / number of "
+            "groups).",
         ),
     ]
     ok = table[table["status"] == OK]
     for variant, rows in ok.groupby("variant", sort=False):
         annotations = list(dict.fromkeys(rows["annotation"]))
-        header = ["Embedding", *(a.replace("_", " ") for a in annotations)]
+        other = other_modality(rows["embedding"].unique())
+        header = ["Embedding", *(annotation_label(a, other) for a in annotations)]
         body = []
         for embedding, of_embedding in rows.groupby("embedding", sort=False):
             cells = of_embedding.set_index("annotation")
             body.append(
                 [
-                    str(embedding),
+                    embedding_label(embedding),
                     *(
                         f"{cells.at[a, 'ari']:.{digits}f} ({cells.at[a, 'probe']:.{digits}f})"
                         if a in cells.index
@@ -344,9 +394,10 @@ def diagnosis_blocks(table: pd.DataFrame, dataset: str, digits: int = 3) -> list
                     ),
                 ]
             )
-        blocks += [("h2", f"SpaMI {variant}"), ("table", header, body)]
+        blocks += [("h2", method_label("spami", str(variant))), ("table", header, body)]
     for _, row in table[table["status"] != OK].iterrows():
-        blocks.append(("p", f"SpaMI {row['variant']} is left out: {row['note']}"))
+        name = method_label("spami", str(row["variant"]))
+        blocks.append(("p", f"{name} is left out: {row['note']}"))
     if ok.empty and table.empty:
         blocks.append(("p", "No SpaMI variant to diagnose runs on this dataset."))
     return blocks
@@ -495,15 +546,17 @@ def summary_blocks(
     metrics = [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
     seeds = int(table["n_runs"].max()) if len(table) else 0
     blocks: list[Block] = [
-        ("h1", f"Dataset {dataset}"),
+        ("h1", dataset),
         (
             "p",
             f"Mean ± sd over {seeds} seed(s); the best method in bold, among those that ran "
             "on every seed (controls aside). partial: the method failed on some seeds, its "
             "means are over the seeds that ran, and it is never bold. n/a: the method cannot "
-            "take this dataset; failed: it raised (see the note).",
+            "take this dataset; failed: it raised. The number in brackets points to the "
+            "note below the tables that says why.",
         ),
     ]
+    notes = FailureNotes()
     header = ["Method", *(metric_label(m) for m in metrics), "Note"]
     for clustering, of_clustering in table.groupby("clustering", sort=False):
         best = {m: _best_means(of_clustering, m, digits) for m in metrics}
@@ -518,14 +571,47 @@ def summary_blocks(
                 elif index in best[metric]:
                     text = f"**{text}**"
                 cells.append(text)
-            note = "" if row["status"] == OK else f"{row['status']}: {row['reason']}"
+            note = ""
+            if row["status"] != OK:
+                number = notes.add(row["method"], name, row["status"], row["reason"])
+                note = f"{STATUS_TEXT.get(row['status'], row['status'])} ({number})"
             rows.append([*cells, note])
         blocks += [("h2", f"Clustering: {clustering}"), ("table", header, rows)]
     return [
         *blocks,
+        *notes.blocks(),
         *reference_blocks(reference or {}, metrics),
         *published_blocks(reference or {}, table, digits),
     ]
+
+
+class FailureNotes:
+    """Numbered notes of a table's failures: one per method and reason, however many rows
+    (variants, clusterings) share it; each row's cell names the note's number."""
+
+    def __init__(self) -> None:
+        self._notes: dict[tuple[str, str, str], list[str]] = {}
+
+    def add(self, method: str, run: str, status: str, reason: Any) -> int:
+        """The number (from 1) of the note of ``method``'s failure ``status``/``reason``;
+        ``run`` (the row's name, e.g. 'SpaMI (robust)') is listed in it."""
+        key = (str(method), str(status), short_reason(reason))
+        runs = self._notes.setdefault(key, [])
+        if run not in runs:
+            runs.append(run)
+        return list(self._notes).index(key) + 1
+
+    def lines(self) -> list[str]:
+        """'SpaMI, SpaMI (robust): failed (RuntimeError: ...)', one per note, in order."""
+        out = []
+        for (_, status, reason), runs in self._notes.items():
+            text = STATUS_TEXT.get(status, status)
+            out.append(f"{', '.join(runs)}: {text}" + (f" ({reason})" if reason else ""))
+        return out
+
+    def blocks(self) -> list[Block]:
+        """The notes as one ('notes', lines) block, or none."""
+        return [("notes", self.lines())] if self._notes else []
 
 
 def published_blocks(
@@ -735,7 +821,7 @@ def noise_sweep_blocks(table: pd.DataFrame, scenario: str, digits: int = 2) -> l
         ),
     ]
     noises = sorted(table["noise"].unique())
-    header = ["Method", *(f"noise {n:g}" for n in noises), "Runs"]
+    header = ["Method", *(f"noise sd {n:g}" for n in noises), "Runs"]
     for metric, of_metric in table.groupby("metric", sort=False):
         rows = []
         for (method, variant), run in of_metric.groupby(["method", "variant"], sort=False):
@@ -794,7 +880,7 @@ def paper_check_blocks(
         ("h1", f"{scenario}: {method} beside the paper"),
         (
             "p",
-            f"{method} (default settings) on scenario {scenario} at noise sd "
+            f"{method} (default settings) on {scenario} at noise sd "
             f"{float(reference['noise']):g}: mean ± sd over the data draws (each draw's seeds "
             "averaged first), per clustering, and the published number: "
             f"{reference['source']}, clustered '{reference['clustering']}'. The published "
@@ -1018,6 +1104,10 @@ def to_markdown(blocks: Sequence[Block]) -> str:
             lines.append("|" + "|".join("---" for _ in header) + "|")
             lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows]
             lines.append("")
+        elif kind == "notes":
+            lines += ["Notes:", ""]
+            lines += [f"{i}. {_markdown_cell(text)}" for i, text in enumerate(block[1], 1)]
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -1025,13 +1115,14 @@ def _html_cell(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(str(text)))
 
 
-def to_html(blocks: Sequence[Block], title: str = "") -> str:
-    """Blocks as a standalone HTML page (what the Snakemake report shows inline)."""
+def html_blocks(blocks: Sequence[Block], level: int = 1) -> str:
+    """Blocks as an HTML fragment; 'h1' becomes <h{level}>, 'h2' <h{level + 1}>."""
     body = []
     for block in blocks:
         kind = block[0]
         if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+            tag = f"h{min(6, level + int(kind[1]) - 1)}"
+            body.append(f"<{tag}>{html.escape(block[1])}</{tag}>")
         elif kind == "p":
             body.append(f"<p>{html.escape(block[1])}</p>")
         elif kind == "table":
@@ -1041,13 +1132,21 @@ def to_html(blocks: Sequence[Block], title: str = "") -> str:
                 for row in block[2]
             )
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "notes":
+            items = "".join(f"<li>{html.escape(text)}</li>" for text in block[1])
+            body.append(f"<p class='notes-title'>Notes:</p><ol class='notes'>{items}</ol>")
+    return "\n".join(body)
+
+
+def to_html(blocks: Sequence[Block], title: str = "") -> str:
+    """Blocks as a standalone HTML page (what the Snakemake report shows inline)."""
     style = (
         "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}"
     )
     return (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        f"<style>{style}</style></head><body>\n" + html_blocks(blocks) + "\n</body></html>\n"
     )
 
 

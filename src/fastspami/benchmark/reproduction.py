@@ -18,9 +18,10 @@ workflow's ``scores.csv`` and ``cost.csv`` of one run:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -29,6 +30,7 @@ from fastspami import pl
 from fastspami.benchmark.report import Block, cost_columns, format_mean_sd, ok_rows
 from fastspami.methods.registry import get_method, method_label
 from fastspami.metrics.registry import metric_label
+from fastspami.pl.style import STYLE
 
 OURS = ("spami", "default")
 THEIRS = ("spami_reference", "default")
@@ -137,10 +139,19 @@ def _number(value: float, digits: int) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _group_label(group: str, labels: Mapping[str, str] | None) -> str:
+    """A group's name for the reader: its label where given; 'all' as 'all datasets'."""
+    return "all datasets" if group == "all" else (labels or {}).get(group, group)
+
+
 def reproduction_blocks(
-    table: pd.DataFrame, metric: str = "ari", clustering: str = "leiden"
+    table: pd.DataFrame,
+    metric: str = "ari",
+    clustering: str = "leiden",
+    labels: Mapping[str, str] | None = None,
 ) -> list[Block]:
-    """The reproduction table as document blocks."""
+    """The reproduction table as document blocks; labels: {group: its name for the reader}
+    (scenario and dataset labels)."""
     name = metric_label(metric)
     ours, theirs = method_label(*OURS), method_label(*THEIRS)
     blocks: list[Block] = [
@@ -156,14 +167,14 @@ def reproduction_blocks(
     ]
     if table.empty or not table["n_pairs"].sum():
         return [*blocks, ("p", "No dataset where both methods ran.")]
-    header = ["Group", "Datasets", "Pairs", f"{ours} {name}", f"{theirs} {name}",
+    header = ["Scenario or dataset", "Datasets", "Pairs", f"{ours} {name}", f"{theirs} {name}",
               "Difference (95 % CI)", "Seconds (ours / theirs)", "Peak MB (ours / theirs)"]  # fmt: skip
     rows = []
     for _, row in table.iterrows():
         ci = f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" if math.isfinite(row["ci_low"]) else ""
         rows.append(
             [
-                str(row["group"]),
+                _group_label(str(row["group"]), labels),
                 str(row["n_datasets"]),
                 str(row["n_pairs"]),
                 format_mean_sd(row["ours_mean"], math.nan),
@@ -177,15 +188,35 @@ def reproduction_blocks(
 
 
 def reproduction_figure(
-    pairs: pd.DataFrame, table: pd.DataFrame, metric: str = "ari", *, title: str = ""
+    pairs: pd.DataFrame,
+    table: pd.DataFrame,
+    metric: str = "ari",
+    *,
+    title: str = "",
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
-    """Scatter of ours against theirs (identity line), the differences with their CIs, cost."""
+    """Scatter of ours against theirs (identity line), the differences with their CIs, cost.
+
+    labels: {group: its name for the reader} (scenario and dataset labels)."""
+    with matplotlib.rc_context(STYLE):
+        return _reproduction_figure(pairs, table, metric, title, labels)
+
+
+def _reproduction_figure(
+    pairs: pd.DataFrame,
+    table: pd.DataFrame,
+    metric: str,
+    title: str,
+    labels: Mapping[str, str] | None,
+) -> Figure:
     ours, theirs = method_label(*OURS), method_label(*THEIRS)
     name = metric_label(metric)
     title = title or f"Reproduction: {ours} vs {theirs}"
     if pairs.empty:
         return pl.message_figure(f"No dataset where both {ours} and {theirs} ran.", title)
-    fig = Figure(figsize=(4 * 2.9, 3.2), layout="constrained")
+    pairs = pairs.assign(group=[_group_label(str(g), labels) for g in pairs["group"]])
+    table = table.assign(group=[_group_label(str(g), labels) for g in table["group"]])
+    fig = Figure(figsize=(13.0, 4.4), layout="constrained")
     ax_scatter, ax_diff, ax_s, ax_mb = fig.subplots(1, 4)
     groups = sorted(pairs["group"].unique())
     colours = dict(zip(groups, matplotlib_cycle(len(groups)), strict=True))
@@ -195,7 +226,7 @@ def reproduction_figure(
     low = min(0.0, pairs[["ours", "theirs"]].min().min())
     ax_scatter.plot([low, 1], [low, 1], color="grey", lw=0.8, ls="--", label="identity")
     ax_scatter.set(xlabel=f"{theirs} {name}", ylabel=f"{ours} {name}", aspect="equal")
-    ax_scatter.legend(fontsize=6)
+    ax_scatter.legend(fontsize=8)
 
     shown = table[table["n_pairs"] > 0].reset_index(drop=True)
     y = np.arange(len(shown))[::-1]
@@ -219,7 +250,7 @@ def reproduction_figure(
         ax.set_xticks(x, shown["group"], rotation=30, ha="right")
         ax.set_ylabel(label)
     ax_s.set_yscale("log")
-    ax_mb.legend(fontsize=6, loc="lower right")
+    ax_mb.legend(fontsize=8, loc="lower right")
     fig.suptitle(title)
     return fig
 

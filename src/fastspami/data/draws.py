@@ -42,7 +42,7 @@ def dataset_id(scenario: str, level: float, draw: int) -> str:
 
 
 # Keys of a scenario that the workflow reads itself; the others are simulate()'s.
-SCENARIO_WORKFLOW_KEYS = ("noise_levels", "draws", "reference")
+SCENARIO_WORKFLOW_KEYS = ("noise_levels", "draws", "reference", "label")
 
 
 def simulated_datasets(simulation: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from fastspami.data.labels import modality_label
+from fastspami.methods.registry import method_label
 from fastspami.pl.style import (
     _message,
     _styled,
@@ -37,8 +39,8 @@ def attention_by_domain_plot(attention: pd.DataFrame, *, title: str = "") -> Fig
     modalities = list(dict.fromkeys(table["modality"].astype(str)))
     stats = table.groupby(["domain", "modality"])["mean_weight"].agg(["mean", "std"])
     colours = dict(zip(modalities, matplotlib.colormaps["Dark2"].colors, strict=False))
-    width = max(3.5, 0.4 * len(domains) * len(modalities) + 1.5)
-    fig = Figure(figsize=(width, 3.0), layout="constrained")
+    width = max(4.5, 0.45 * len(domains) * len(modalities) + 2.0)
+    fig = Figure(figsize=(width, 3.6), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / len(modalities)
     for j, modality in enumerate(modalities):
@@ -51,19 +53,46 @@ def attention_by_domain_plot(attention: pd.DataFrame, *, title: str = "") -> Fig
             yerr=rows["std"].fillna(0),
             capsize=1.5,
             color=colours[modality],
-            label=modality,
+            label=modality_label(modality),
         )
     ax.axhline(1 / len(modalities), color="k", linestyle="--", linewidth=0.7)
     ax.set_xticks(range(len(domains)), domains, rotation=45 if len(domains) > 8 else 0)
-    ax.set_xlabel(f"domain ({table['domain_source'].iloc[0]})" if "domain_source" in table else "")
+    source = (
+        str(table["domain_source"].iloc[0]).replace("_", " ") if "domain_source" in table else ""
+    )
+    ax.set_xlabel(f"domain ({source})" if source else "")
     ax.set_ylabel("mean attention weight")
     ax.set_ylim(0, 1)
     ax.set_title(title or "SpaMI attention per domain")
-    ax.legend(title="Modality", loc="upper right")
+    ax.legend(title="Modality", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
 DIAGNOSIS_ANNOTATIONS = ("ground_truth", "partition_a", "partition_b")
+
+
+def other_modality(embeddings: Sequence[str]) -> str:
+    """The reader's name of the modality beside RNA, from embedding names ('Z:adt')."""
+    others = [str(e)[2:] for e in embeddings if str(e).startswith("Z:") and str(e) != "Z:rna"]
+    return modality_label(others[0]) if len(others) == 1 else "the other modality"
+
+
+def annotation_label(annotation: str, other: str = "the other modality") -> str:
+    """What an annotation of a complementary simulation means to a reader: the ground truth
+    is 'all domains'; 'partition_a' the domains RNA sees, 'partition_b' those ``other``
+    (the other modality) sees."""
+    names = {
+        "ground_truth": "all domains",
+        "partition_a": "domains RNA sees",
+        "partition_b": f"domains {other} sees",
+    }
+    return names.get(annotation, annotation.replace("_", " "))
+
+
+def embedding_label(embedding: str) -> str:
+    """'integrated' as is; a modality's own embedding 'Z:adt' -> "protein's Z"."""
+    text = str(embedding)
+    return f"{modality_label(text[2:])}'s Z" if text.startswith("Z:") else text
 
 
 def _embedding_order(names: Sequence[str]) -> list[str]:
@@ -86,9 +115,13 @@ def _ari_heatmap(ax: Any, rows: pd.DataFrame) -> Any:
     for (i, j), value in np.ndenumerate(values):
         text = "–" if np.isnan(value) else f"{value:.2f}"
         colour = "k" if not np.isnan(value) and value > 0.6 else "w"
-        ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
-    ax.set_xticks(range(len(annotations)), [a.replace("_", " ") for a in annotations])
-    ax.set_yticks(range(len(table.index)), list(table.index))
+        ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=10)
+    other = other_modality(table.index)
+    ax.set_xticks(
+        range(len(annotations)),
+        [annotation_label(a, other).replace(" sees", "\nsees") for a in annotations],
+    )
+    ax.set_yticks(range(len(table.index)), [embedding_label(e) for e in table.index])
     ax.tick_params(length=0)
     return image
 
@@ -107,7 +140,7 @@ def _attention_bars(ax: Any, rows: pd.DataFrame, colours: Mapping[str, Any]) -> 
             weights[modality].reindex(domains),
             width=width,
             color=colours[modality],
-            label=modality,
+            label=modality_label(modality),
         )
     ax.axhline(1 / max(1, len(modalities)), color="k", linestyle="--", linewidth=0.7)
     ax.set_xticks(range(len(domains)), domains, rotation=45 if len(domains) > 8 else 0)
@@ -137,8 +170,8 @@ def diagnosis_figure(
 ) -> Figure:
     """What SpaMI learned from each modality, one column per variant, three rows of panels.
 
-    (a) Leiden ARI of the integrated embedding and of each modality's own Z against the
-    ground truth and each partition; (b) mean attention weight of each modality per
+    (a) Leiden ARI of the integrated embedding and of each modality's own Z against all
+    domains and the domains each modality sees (partitions); (b) mean attention weight of each modality per
     ground-truth domain (dashed: equal weights); (c) the loss terms over the epochs (log y).
     The tables are those of ``fastspami.benchmark.diagnosis.diagnosis_tables`` (each with a 'variant'
     column); notes: variant -> why it is missing (written below the panels).
@@ -149,16 +182,16 @@ def diagnosis_figure(
         text = "No run to diagnose." + "".join(f" {v}: {n}." for v, n in notes.items())
         return message_figure(text, title)
     n = len(variants)
-    fig = Figure(figsize=(max(5.0, 3.4 * n + 1.0), 8.2 + 0.4 * bool(notes)), layout="constrained")
-    heights = [2.4, 2.6, 2.6] + ([0.4] if notes else [])
+    fig = Figure(figsize=(max(6.0, 4.2 * n + 2.0), 9.6 + 0.5 * bool(notes)), layout="constrained")
+    heights = [2.8, 3.0, 3.0] + ([0.5] if notes else [])
     subfigs = fig.subfigures(len(heights), 1, height_ratios=heights)
     labels = (
-        "a  Leiden ARI of each embedding against each annotation",
+        "a  Leiden ARI of each embedding against all domains and those each modality sees",
         "b  Mean attention weight per ground-truth domain",
         "c  Loss terms during training",
     )
     for subfig, label in zip(subfigs, labels, strict=False):
-        subfig.suptitle(label, x=0.01, ha="left", fontsize=9)
+        subfig.suptitle(label, x=0.01, ha="left", fontsize=12)
     modalities = list(dict.fromkeys(attention["modality"].astype(str))) if len(attention) else []
     modality_colours = dict(zip(modalities, matplotlib.colormaps["Dark2"].colors, strict=False))
     terms = list(dict.fromkeys(history["term"].astype(str))) if len(history) else []
@@ -168,7 +201,7 @@ def diagnosis_figure(
     rows_c = subfigs[2].subplots(1, n, squeeze=False)[0]
     image = None
     for variant, ax_a, ax_b, ax_c in zip(variants, rows_a, rows_b, rows_c, strict=True):
-        name = f"SpaMI {variant}"
+        name = method_label("spami", variant)
         image = _ari_heatmap(ax_a, scores[scores["variant"].astype(str) == variant])
         ax_a.set_title(name)
         rows = attention[
@@ -201,7 +234,9 @@ def diagnosis_figure(
         if handles:
             subfig.legend(handles, names, loc="outside right upper", title=legend_title)
     if notes:
-        text = "Not shown: " + "; ".join(f"{v} ({n})" for v, n in notes.items())
-        subfigs[3].text(0.01, 0.5, textwrap.shorten(text, 300), ha="left", va="center", fontsize=7)
+        text = "Not shown: " + "; ".join(
+            f"{method_label('spami', v)} ({n})" for v, n in notes.items()
+        )
+        subfigs[3].text(0.01, 0.5, textwrap.shorten(text, 300), ha="left", va="center", fontsize=9)
     fig.suptitle(title)
     return fig

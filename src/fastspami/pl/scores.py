@@ -15,6 +15,7 @@ from fastspami.metrics.registry import metric_label, supervised_metrics
 from fastspami.pl.style import (
     LEGEND_WIDTH,
     VARIANT_LABELS,
+    _grid,
     _styled,
     message_figure,
     method_colours,
@@ -92,23 +93,26 @@ def _grouped_bars(
     ax.axhline(0, color="k", linewidth=0.5)
 
 
-def _lost_runs(rows: pd.DataFrame, scenario_names: bool) -> str:
+def _lost_runs(rows: pd.DataFrame, scenario_names: Mapping[str, str] | None) -> str:
     """Where a method's runs gave no value: 'failed on 1 of 3 seeds at noise 2'; '' if none.
 
-    rows: one method's rows (columns scenario, noise, seed, value, status).
+    rows: one method's rows (columns scenario, noise, seed, value, status);
+    scenario_names: {scenario: label} where the figure shows several scenarios, else None.
     """
     parts = []
     for (scenario, noise), level in rows.groupby(["scenario", "noise"], sort=True):
         seeds = level["seed"].nunique()
         ran = level.loc[level["value"].notna(), "seed"].nunique()
         if ran < seeds:
-            where = f"{scenario} noise {noise:g}" if scenario_names else f"noise {noise:g}"
+            where = f"noise {noise:g}"
+            if scenario_names is not None:
+                where = f"{scenario_names.get(scenario, scenario)} {where}"
             status = failure_status(level[level["value"].isna()])
             parts.append(f"{status} on {seeds - ran} of {seeds} seeds at {where}")
     return "; ".join(parts)
 
 
-def _noise_legend_label(rows: pd.DataFrame, scenario_names: bool) -> str:
+def _noise_legend_label(rows: pd.DataFrame, scenario_names: Mapping[str, str] | None) -> str:
     """A method's legend entry: its name, with its status where any run gave no value."""
     name = method_label(str(rows["method"].iloc[0]))
     if rows["value"].isna().all():
@@ -124,6 +128,8 @@ def metric_vs_noise(
     clustering: str = "leiden",
     variant: str = "default",
     metrics: Sequence[str] | None = None,
+    scenario_labels: Mapping[str, str] | None = None,
+    title: str = "",
 ) -> Figure:
     """Each metric against the noise level: one line per method (mean, ±sd band over the data
     draws, each draw's seeds averaged first; over the seeds where a level has one draw).
@@ -132,6 +138,8 @@ def metric_vs_noise(
     seed, clustering, metric, value, status); one row of panels per scenario, one column
     per metric. A method that failed or does not apply keeps its legend entry, with its
     status; one that lost runs says at which noise level (the line breaks where none ran).
+    scenario_labels: {scenario: its name for the reader} (default: the scenario's key);
+    title: above the panels (default: the scenario's name where there is one scenario).
     """
     metrics = supervised_metrics() if metrics is None else tuple(metrics)
     table = _selected(scores, clustering=clustering, metrics=metrics, variant=variant)
@@ -140,9 +148,10 @@ def metric_vs_noise(
         return message_figure(f"No {clustering} scores at several noise levels.", "Noise sweep")
     table = table.assign(scenario=table["scenario"].fillna("dataset").astype(str))
     scenarios = natural_sorted(table["scenario"])
+    names = {s: (scenario_labels or {}).get(s, s) for s in scenarios}
     colours = method_colours(table["method"])
     fig = Figure(
-        figsize=(len(metrics) * 2.4 + LEGEND_WIDTH + 0.6, len(scenarios) * 2.2 + 0.4),
+        figsize=(len(metrics) * 2.6 + LEGEND_WIDTH + 0.8, len(scenarios) * 2.7 + 0.5),
         layout="constrained",
     )
     axes = fig.subplots(len(scenarios), len(metrics), squeeze=False, sharey="row")
@@ -164,19 +173,27 @@ def metric_vs_noise(
                 ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=colour)
                 low, high = stats["mean"] - spread, stats["mean"] + spread
                 ax.fill_between(stats.index, low, high, color=colour, alpha=0.15, linewidth=0)
-            ax.set_title(f"{scenario}: {metric_label(metric)}")
-            ax.set_xlabel("noise (sd of the Gaussian noise)")
+            several = len(scenarios) > 1
+            ax.set_title(
+                f"{names[scenario]}: {metric_label(metric)}" if several else metric_label(metric)
+            )
+            ax.set_xlabel("noise sd")
             if c == 0:
                 ax.set_ylabel(f"score ({clustering})")
     fig.legend(
-        handles=_noise_legend(table, colours, len(scenarios) > 1),
+        handles=_noise_legend(table, colours, names if len(scenarios) > 1 else None),
         loc="outside right upper",
         title="Method",
     )
+    heading = title or (names[scenarios[0]] if len(scenarios) == 1 else "")
+    if heading:
+        fig.suptitle(heading)
     return fig
 
 
-def _noise_legend(table: pd.DataFrame, colours: Mapping[str, Any], scenario_names: bool):
+def _noise_legend(
+    table: pd.DataFrame, colours: Mapping[str, Any], scenario_names: Mapping[str, str] | None
+):
     """Legend handles of metric_vs_noise: a line per method, dotted for one without values."""
     from matplotlib.lines import Line2D
 
@@ -205,12 +222,14 @@ def ablation_bars(
     method: str = "spami",
     clustering: str = "leiden",
     metrics: Sequence[str] | None = None,
+    title: str = "",
 ) -> Figure:
     """SpaMI's variants (full model and ablations) side by side, one panel per noise level.
 
     Paper Fig 2D and S1 Fig I. Bars: mean over seeds (and datasets), error bars: sd, dots:
     single runs; each variant has its colour of ``variant_colours`` in every figure. A
-    variant without any value is named in the legend with its status.
+    variant without any value is named in the legend with its status. Panels wrap into
+    rows so that the figure stays about 12 inches wide.
     """
     metrics = supervised_metrics() if metrics is None else tuple(metrics)
     table = _selected(scores, clustering=clustering, metrics=metrics, method=method)
@@ -225,18 +244,26 @@ def ablation_bars(
         rows = table[table["variant"] == variant]
         name = VARIANT_LABELS.get(variant, variant)
         labels[variant] = name if rows["value"].notna().any() else f"{name}: {failure_status(rows)}"
+    panel = max(3.2, 0.17 * len(variants) * len(metrics) + 0.6)
+    n_rows, n_cols = _grid(len(noises), max(1, int(10.5 // panel)))
     fig = Figure(
-        figsize=(len(noises) * max(3.0, 0.25 * len(variants) * len(metrics)) + LEGEND_WIDTH, 2.8),
-        layout="constrained",
+        figsize=(n_cols * panel + LEGEND_WIDTH + 0.4, n_rows * 3.0 + 0.5), layout="constrained"
     )
-    axes = fig.subplots(1, len(noises), squeeze=False, sharey="row").ravel()
-    for ax, noise in zip(axes, noises, strict=True):
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True).ravel()
+    for ax, noise in zip(axes, noises, strict=False):
         rows = table if pd.isna(noise) else table[table["noise"] == noise]
         _grouped_bars(ax, rows, list(metrics), variants, "variant", colours, labels)
-        ax.set_title(f"{method_label(method)}" + ("" if pd.isna(noise) else f", noise {noise:g}"))
-    axes[0].set_ylabel(f"score ({clustering})")
+        ax.set_title(
+            f"{method_label(method)}" + ("" if pd.isna(noise) else f", noise sd {noise:g}")
+        )
+    for ax in axes[len(noises) :]:
+        ax.set_axis_off()
+    for ax in axes[::n_cols]:
+        ax.set_ylabel(f"score ({clustering})")
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside right upper", title="Variant")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -268,7 +295,7 @@ def metric_bars(
         name = method_label(method)
         labels[method] = name if rows["value"].notna().any() else f"{name}: {failure_status(rows)}"
     fig = Figure(
-        figsize=(max(4.0, 0.22 * len(methods) * len(metrics) + 1) + LEGEND_WIDTH, 3.0),
+        figsize=(max(4.5, 0.2 * len(methods) * len(metrics) + 1.2) + LEGEND_WIDTH, 3.6),
         layout="constrained",
     )
     ax = fig.add_subplot()
@@ -322,7 +349,7 @@ def morans_boxplots(
         return message_figure(text, title or "Moran's I")
     methods = list(values)
     colours = method_colours(methods)
-    fig = Figure(figsize=(max(3.5, 0.55 * len(methods) + 1.2), 3.2), layout="constrained")
+    fig = Figure(figsize=(max(4.0, 0.6 * len(methods) + 1.4), 4.0), layout="constrained")
     ax = fig.add_subplot()
     drawn = [i for i, m in enumerate(methods, start=1) if m not in missing]
     boxes = ax.boxplot(
@@ -342,7 +369,7 @@ def morans_boxplots(
     for i, method in enumerate(methods, start=1):
         if method in missing:
             where = {"transform": ax.get_xaxis_transform(), "ha": "center", "va": "center"}
-            ax.text(i, 0.5, missing[method], rotation=90, color="0.4", fontsize=7, **where)
+            ax.text(i, 0.5, missing[method], rotation=90, color="0.4", fontsize=9, **where)
     names = [method_label(m) + (f" ({missing[m]})" if m in missing else "") for m in methods]
     ax.set_xticks(range(1, len(methods) + 1), names, rotation=35, ha="right")
     ax.set_xlim(0.4, len(methods) + 0.6)

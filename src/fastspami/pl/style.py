@@ -19,14 +19,22 @@ from fastspami._utils.atomic import atomic_path
 from fastspami.methods.registry import method_rank, registered_methods
 
 DPI = 150
-PANEL = 2.6  # inches per map panel
-LEGEND_WIDTH = 1.7  # inches reserved right of the panels for a shared legend
+# The report shows a figure at its size in inches (96 CSS px per inch, the browser's
+# inch), the PNG's 150 dpi giving sharp lines on high-density screens. So a 12 pt panel
+# title is 16 px on screen, readable when the report is embedded at 1,400 px; figures
+# are sized so that the widest stays within such a page (about 14 inches).
+SCREEN_PX_PER_INCH = 96
+PANEL = 2.8  # inches per map panel
+LEGEND_WIDTH = 1.9  # inches reserved right of the panels for a shared legend
 STYLE = {
-    "font.size": 8,
-    "axes.titlesize": 9,
-    "axes.labelsize": 8,
-    "legend.fontsize": 7,
-    "figure.titlesize": 10,
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 10,
+    "figure.titlesize": 13,
     "svg.fonttype": "none",  # text stays text in SVG (editable for print)
 }
 VARIANT_ORDER = (
@@ -113,18 +121,60 @@ def natural_sorted(labels: Sequence[Any]) -> list[str]:
     )
 
 
+# Colours of ground-truth domains: a fixed list of distinct hues, so that neighbouring
+# domains never differ only by shade (tab20 pairs a light and a dark shade of each hue).
+# tab10's hues without its grey (grey marks clusters matched to no domain) and brown (a
+# darker red), then Dark2's teal and a navy: ten hues at least 19 degrees apart. Then
+# tab10's brown and Dark2's mustard, then tab20's light shades; beyond those, evenly
+# spaced hues.
+DOMAIN_COLOURS = (
+    "#1f77b4",  # blue
+    "#ff7f0e",  # orange
+    "#2ca02c",  # green
+    "#d62728",  # red
+    "#9467bd",  # purple
+    "#17becf",  # cyan
+    "#e377c2",  # pink
+    "#bcbd22",  # olive
+    "#1b9e77",  # teal (Dark2)
+    "#000080",  # navy
+    "#8c564b",  # brown
+    "#e6ab02",  # mustard (Dark2)
+    "#aec7e8",  # tab20's light shades from here on
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#9edae5",
+    "#f7b6d2",
+    "#dbdb8d",
+)
+DISTINCT_HUES = 10  # the first ten of DOMAIN_COLOURS differ in hue
+
+
 def domain_palette(domains: Sequence[str], extras: Sequence[str] = ()) -> dict[str, Any]:
-    """Colours of ground-truth domains (tab20, then more hues) and greys for unmatched clusters."""
+    """Colours of ground-truth domains (DOMAIN_COLOURS in natural order of the domain
+    names, then more hues) and greys for clusters matched to no domain (``extras``)."""
     domains = natural_sorted(domains)
-    base = list(matplotlib.colormaps["tab20"].colors)
+    base: list[Any] = list(DOMAIN_COLOURS)
     if len(domains) > len(base):
         hsv = matplotlib.colormaps["hsv"]
-        base += [hsv(i / (len(domains) - len(base) + 1)) for i in range(len(domains) - len(base))]
+        more = len(domains) - len(base)
+        base += [hsv(i / (more + 1)) for i in range(more)]
     palette = dict(zip(domains, base, strict=False))
     extras = [e for e in natural_sorted(extras) if e not in palette]
     for i, extra in enumerate(extras):
         palette[extra] = str(0.35 + 0.5 * i / max(1, len(extras)))  # greys, dark to light
     return palette
+
+
+def scored_title(name: str, ari: float | None, width: int = 26) -> str:
+    """A panel title with the ARI of its clustering: 'SpaMI (robust) · ARI 0.91'; on two
+    lines where one would not fit a map panel; the name alone without a score."""
+    if ari is None or not math.isfinite(ari):
+        return name
+    score = f"ARI {ari:.2f}"
+    return f"{name} · {score}" if len(name) + len(score) + 3 <= width else f"{name}\n{score}"
 
 
 # ---------------------------------------------------------------- figure helpers
@@ -149,7 +199,7 @@ def _message(ax: Any, text: str, title: str = "") -> None:
     ax.set_axis_off()
     if title:
         ax.set_title(title)
-    ax.text(0.5, 0.5, textwrap.fill(text, 36), ha="center", va="center", fontsize=7, wrap=True)
+    ax.text(0.5, 0.5, textwrap.fill(text, 32), ha="center", va="center", fontsize=9, wrap=True)
 
 
 @_styled
