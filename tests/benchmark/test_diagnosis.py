@@ -139,7 +139,7 @@ def test_diagnosis_report_leaves_failed_variants_out(trained, tmp_path, monkeypa
     left_out = table[table["variant"] == "robust"]
     assert len(left_out) == 1 and "boom" in left_out["note"].iloc[0]
     markdown = report.to_markdown(blocks)
-    assert "## SpaMI\n" in markdown and "SpaMI (robust) is left out" in markdown
+    assert "## SpaMI\n" in markdown and "SpaMI (robust preset) is left out" in markdown
     assert "partition" not in markdown  # the reader's names of the annotations
     assert "domains RNA sees" in markdown and "domains protein sees" in markdown
     assert "0.500 (0.750)" in markdown

@@ -106,15 +106,21 @@ def test_one_note_per_method_and_reason_under_the_tables(scores):
     assert len(notes) == 1
     lines = notes[0][1]  # numbered in the order of the rows
     assert len(lines) == 3  # SpaMI's (two variants), MOFA+'s partial failure, Seurat's
-    assert lines[0].startswith("SpaMI (concat), SpaMI (robust): failed (ValueError: the graph")
-    assert len(lines[0]) < 220 and lines[0].endswith("…)")
+    assert lines[0].startswith(
+        "SpaMI (concatenation, no attention), SpaMI (robust preset): failed (ValueError: the graph"
+    )
+    assert len(lines[0].split(": failed ")[1]) < 200 and lines[0].endswith("…)")
     assert lines[1] == "MOFA+: partial (1 of 2 runs: RuntimeError: CUDA out of memory)"
     assert lines[2] == "Seurat WNN: unavailable (MethodUnavailableError: R | Seurat not found)"
     tables = [b for b in blocks if b[0] == "table"]
     assert len(tables) == 2  # leiden and kmeans: the notes are listed once for both
     for _, _, rows in tables:
         cells = {row[0]: row[-1] for row in rows}
-        assert cells["SpaMI (robust)"] == cells["SpaMI (concat)"] == "failed (1)"
+        assert (
+            cells["SpaMI (robust preset)"]
+            == cells["SpaMI (concatenation, no attention)"]
+            == "failed (1)"
+        )
         assert cells["MOFA+ (partial)"] == "partial (2)"
         assert cells["Seurat WNN"] == "unavailable (3)"
         assert cells["SpaMI"] == ""
@@ -233,7 +239,7 @@ def test_noise_sweep_table_has_every_run_at_every_noise_level():
     assert low["n_runs"] == 2 and low["spread"] == "seeds"
     markdown = report.to_markdown(report.noise_sweep_blocks(table, "sim"))
     assert "| Method | noise sd 0.5 | noise sd 2 | Runs |" in markdown
-    assert "| SpaMI (no_cosine) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
+    assert "| SpaMI (w/o cosine loss) | 0.75 ± 0.07 | 0.50 ± 0.14 | 2 |" in markdown
     assert "| Seurat WNN | failed | failed | 2 |" in markdown  # kept, with its status
 
 

@@ -24,7 +24,8 @@ def test_shipped_methods_have_a_label_a_role_an_env_and_an_importable_entry():
         module = method.entry.partition(":")[0]
         __import__("importlib").util.find_spec(module)  # resolvable without importing baselines
     assert is_control("random_control") and not is_control("smoothing")
-    assert method_label("spami", "robust") == "SpaMI (robust)"
+    assert method_label("spami", "robust") == "SpaMI (robust preset)"
+    assert method_label("spami", "my_variant") == "SpaMI (my_variant)"
 
 
 def test_configs_written_for_the_old_package_name_keep_working():

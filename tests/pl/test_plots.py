@@ -388,7 +388,7 @@ def test_svg_for_print_and_message_figure(tmp_path):
 
 def test_method_labels_and_order():
     assert method_label("spami") == "SpaMI"
-    assert method_label("spami", "no_cosine") == "SpaMI (no_cosine)"
+    assert method_label("spami", "no_cosine") == "SpaMI (w/o cosine loss)"
     assert pl.style.ordered_methods(["zeta", "random_control", "mofa", "spami"]) == [
         "spami",
         "mofa",

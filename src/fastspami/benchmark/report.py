@@ -594,7 +594,7 @@ class FailureNotes:
 
     def add(self, method: str, run: str, status: str, reason: Any) -> int:
         """The number (from 1) of the note of ``method``'s failure ``status``/``reason``;
-        ``run`` (the row's name, e.g. 'SpaMI (robust)') is listed in it."""
+        ``run`` (the row's name, e.g. 'SpaMI (robust preset)') is listed in it."""
         key = (str(method), str(status), short_reason(reason))
         runs = self._notes.setdefault(key, [])
         if run not in runs:
@@ -602,7 +602,7 @@ class FailureNotes:
         return list(self._notes).index(key) + 1
 
     def lines(self) -> list[str]:
-        """'SpaMI, SpaMI (robust): failed (RuntimeError: ...)', one per note, in order."""
+        """'SpaMI, SpaMI (robust preset): failed (RuntimeError: ...)', one per note, in order."""
         out = []
         for (_, status, reason), runs in self._notes.items():
             text = STATUS_TEXT.get(status, status)

@@ -147,11 +147,24 @@ def load_entry(spec: str) -> Callable[..., Any]:
 # -------------------------------------------------------------- display
 
 
+# What a reader sees for the workflow's variant names (an unlisted variant shows its name).
+VARIANT_LABELS = {
+    "default": "full model",
+    "no_cosine": "w/o cosine loss",
+    "no_contrastive": "w/o contrastive loss",
+    "concat": "concatenation, no attention",
+    "rna_only": "RNA only",
+    "other_only": "other modality only",
+    "shuffled": "shuffled coordinates",
+    "robust": "robust preset",
+}
+
+
 def method_label(method: str, variant: str = "default") -> str:
-    """Display name of a method (and its variant unless 'default'): 'SpaMI (no_cosine)'."""
+    """Display name of a method and its variant: 'SpaMI', 'SpaMI (w/o cosine loss)'."""
     known = _METHODS.get(method)
     name = known.label if known else method
-    return name if variant == "default" else f"{name} ({variant})"
+    return name if variant == "default" else f"{name} ({VARIANT_LABELS.get(variant, variant)})"
 
 
 def method_rank(method: str) -> tuple[int, str]:

@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from fastspami.methods.registry import method_label
+from fastspami.methods.registry import VARIANT_LABELS, method_label
 from fastspami.metrics.registry import metric_label, supervised_metrics
 from fastspami.pl.style import (
     LEGEND_WIDTH,
-    VARIANT_LABELS,
     _grid,
     _styled,
     message_figure,

@@ -46,16 +46,6 @@ VARIANT_ORDER = (
     "other_only",
     "shuffled",
 )
-VARIANT_LABELS = {
-    "default": "full model",
-    "no_cosine": "w/o cosine loss",
-    "no_contrastive": "w/o contrastive loss",
-    "concat": "concatenation, no attention",
-    "rna_only": "RNA only",
-    "other_only": "other modality only",
-    "shuffled": "shuffled coordinates",
-    "robust": "robust preset",
-}
 VARIANT_COLOURS = {  # one colour per variant name in every ablation figure (Set2 hues)
     "default": "#66c2a5",
     "no_cosine": "#fc8d62",
@@ -169,7 +159,7 @@ def domain_palette(domains: Sequence[str], extras: Sequence[str] = ()) -> dict[s
 
 
 def scored_title(name: str, ari: float | None, width: int = 26) -> str:
-    """A panel title with the ARI of its clustering: 'SpaMI (robust) · ARI 0.91'; on two
+    """A panel title with the ARI of its clustering: 'SpaMI (robust preset) · ARI 0.91'; on two
     lines where one would not fit a map panel; the name alone without a score."""
     if ari is None or not math.isfinite(ari):
         return name
