@@ -386,6 +386,24 @@ def test_cost_table_per_method_and_size():
     assert "| SpaMI | 2,000 | 1 | 100.0 | 900 | 1 |" in markdown
 
 
+def test_cost_table_does_not_count_a_method_that_does_not_apply_as_failed():
+    cost = pd.DataFrame(
+        {
+            "dataset": ["two", "three"],
+            "method": "spatialglue",
+            "variant": "default",
+            "seed": 0,
+            "s": [5.0, np.nan],
+            "max_rss_mb": [300.0, np.nan],
+            "status": ["ok", "not_applicable"],
+        }
+    )
+    table = report.cost_table(report.cost_with_sizes(cost, {"two": 400, "three": 900}))
+    assert table[["n_spots", "n_runs", "n_failed"]].values.tolist() == [[400, 1, 0], [900, 0, 0]]
+    markdown = report.to_markdown(report.cost_blocks(table))
+    assert "| SpatialGlue | 900 | 0 | n/a | n/a |  |" in markdown
+
+
 def test_run_labels_explain_failures(tmp_path):
     ok, failed = tmp_path / "ok.status.json", tmp_path / "failed.status.json"
     ok.write_text(json.dumps({"status": "ok", "reason": "", "method": "a", "variant": "v"}))

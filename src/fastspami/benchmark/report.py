@@ -1022,7 +1022,8 @@ def cost_table(cost: pd.DataFrame) -> pd.DataFrame:
 
     cost: one row per integration job (method, variant, method_s and peak_above_start_mb
     (:func:`cost_columns`), status, and n_spots or dataset). Returns seconds_mean/_sd and
-    memory_mb_mean/_sd. Failed jobs are counted in n_failed, not in the means.
+    memory_mb_mean/_sd. Failed jobs are counted in n_failed, jobs where the method does not
+    apply (e.g. a two-modality method on three) in neither, and neither is in the means.
     """
     size = "n_spots" if "n_spots" in cost and cost["n_spots"].notna().all() else "dataset"
     measures = dict(zip(("seconds", "memory_mb"), cost_columns(cost), strict=True))
@@ -1031,7 +1032,10 @@ def cost_table(cost: pd.DataFrame) -> pd.DataFrame:
     for (method, variant, value), group in cost.groupby(["method", "variant", size]):
         good = group[ok.loc[group.index]]
         row = {"method": method, "variant": variant, size: value, "n_runs": len(good)}
-        row["n_failed"] = len(group) - len(good)
+        not_applicable = (
+            group["status"].eq("not_applicable").sum() if "status" in group else 0
+        )
+        row["n_failed"] = len(group) - len(good) - int(not_applicable)
         for name, column in measures.items():
             values = good[column].dropna().astype(float)
             row[f"{name}_mean"] = values.mean() if len(values) else np.nan
@@ -1048,6 +1052,11 @@ def cost_table(cost: pd.DataFrame) -> pd.DataFrame:
         ),
     )
     return table.iloc[order].reset_index(drop=True)
+
+
+def _no_run(row: pd.Series) -> str:
+    """What a cost cell without a value says: failed, or n/a where no run failed."""
+    return "failed" if row["n_failed"] else "n/a"
 
 
 def cost_blocks(table: pd.DataFrame) -> list[Block]:
@@ -1073,8 +1082,8 @@ def cost_blocks(table: pd.DataFrame) -> list[Block]:
             method_label(row["method"], row["variant"]),
             f"{int(row[size]):,}" if size == "n_spots" else str(row[size]),
             str(row["n_runs"]),
-            format_mean_sd(row["seconds_mean"], row["seconds_sd"], 1) or "failed",
-            format_mean_sd(row["memory_mb_mean"], row["memory_mb_sd"], 0) or "failed",
+            format_mean_sd(row["seconds_mean"], row["seconds_sd"], 1) or _no_run(row),
+            format_mean_sd(row["memory_mb_mean"], row["memory_mb_sd"], 0) or _no_run(row),
             str(row["n_failed"]) if row["n_failed"] else "",
         ]
         for _, row in table.iterrows()
