@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 import fastspami as fs
 from fastspami.data.contract import write_mudata
@@ -102,9 +103,10 @@ def test_pl_functions_take_the_mudata_that_tl_wrote(small):
     fs.tl.integrate(mdata, preset="simulated", epochs=5, progress=False)
     fs.tl.cluster(mdata, n_clusters=5, method="kmeans")
     maps = fs.pl.spatial(mdata, color="spami_kmeans")
+    ari = adjusted_rand_score(mdata.obs["ground_truth"], mdata.obs["spami_kmeans"])
     assert [ax.get_title() for ax in maps.axes if ax.get_title()][:2] == [
         "Ground truth",
-        "spami_kmeans",
+        f"spami_kmeans · ARI {ari:.2f}",
     ]
     weights = fs.pl.attention(mdata)
     assert weights.axes and "ground_truth" in weights.axes[0].get_title() + weights.get_suptitle()

@@ -35,7 +35,8 @@ def spatial(
     mdata: Any, color: str | Sequence[str], *, groundtruth: str | None = "ground_truth"
 ) -> Figure:
     """Maps of obs label columns (``color``) on the tissue, beside ``obs[groundtruth]``
-    where it exists; clusters take the colour of the domain they overlap most."""
+    where it exists: clusters take the colour of the domain they overlap most, and each
+    panel's title gives its ARI against the ground truth."""
     truth = mdata.obs[groundtruth].to_numpy() if groundtruth in mdata.obs else None
     panels = {name: mdata.obs[name].to_numpy() for name in _columns(mdata, color)}
     return spatial_label_maps(_coordinates(mdata), panels, truth)
