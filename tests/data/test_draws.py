@@ -18,6 +18,15 @@ def _simulation(config: str) -> dict:
     return yaml.safe_load((REPO / config).read_text())["simulation"]
 
 
+def test_the_reported_part_of_the_study_has_the_full_studys_datasets():
+    part = simulated_datasets(_simulation("config/simulation_rna_adt.yaml"))
+    full = simulated_datasets(_simulation("config/simulation.yaml"))
+    assert len(part) == 30  # 6 noise levels x 5 draws of rna_adt
+    assert {name: entry["kwargs"] for name, entry in part.items()} == {
+        name: full[name]["kwargs"] for name in part
+    }
+
+
 @pytest.mark.parametrize("config", SHIPPED)
 def test_no_two_datasets_of_a_shipped_config_share_a_data_draw(config):
     datasets = simulated_datasets(_simulation(config))

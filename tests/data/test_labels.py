@@ -16,7 +16,12 @@ from fastspami.data.labels import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = ["config/config.yaml", "config/simulation.yaml", "config/paper.yaml"]
+CONFIGS = [
+    "config/config.yaml",
+    "config/simulation.yaml",
+    "config/simulation_rna_adt.yaml",
+    "config/paper.yaml",
+]
 
 
 def test_scenario_kinds_are_named_by_their_modalities():
