@@ -18,10 +18,11 @@ def _simulation(config: str) -> dict:
     return yaml.safe_load((REPO / config).read_text())["simulation"]
 
 
-def test_the_reported_part_of_the_study_has_the_full_studys_datasets():
-    part = simulated_datasets(_simulation("config/simulation_rna_adt.yaml"))
+@pytest.mark.parametrize("scenario", ["rna_adt", "rna_atac"])
+def test_the_reported_parts_of_the_study_have_the_full_studys_datasets(scenario):
+    part = simulated_datasets(_simulation(f"config/simulation_{scenario}.yaml"))
     full = simulated_datasets(_simulation("config/simulation.yaml"))
-    assert len(part) == 30  # 6 noise levels x 5 draws of rna_adt
+    assert len(part) == 30  # 6 noise levels x 5 draws of the scenario
     assert {name: entry["kwargs"] for name, entry in part.items()} == {
         name: full[name]["kwargs"] for name in part
     }

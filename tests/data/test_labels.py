@@ -20,6 +20,7 @@ CONFIGS = [
     "config/config.yaml",
     "config/simulation.yaml",
     "config/simulation_rna_adt.yaml",
+    "config/simulation_rna_atac.yaml",
     "config/paper.yaml",
 ]
 
