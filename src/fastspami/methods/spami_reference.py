@@ -66,7 +66,6 @@ import contextlib
 import math
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +74,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
+from fastspami._utils.threads import torch_threads
 from fastspami.data.contract import counts_matrix, spatial_coordinates
 from fastspami.errors import ConfigError, InputDataError, MethodNotApplicableError
 from fastspami.methods.contract import IntegrationResult
@@ -219,7 +219,7 @@ def integrate(
     elif epoch_fraction is not None:
         settings["epochs"] = max(1, round(float(epoch_fraction) * config.epochs))
     coords = np.asarray(spatial_coordinates(mdata), dtype=np.float64)
-    with _torch_threads(threads), tempfile.TemporaryDirectory(prefix="spami-ref-") as folder:
+    with torch_threads(threads), tempfile.TemporaryDirectory(prefix="spami-ref-") as folder:
         modules.utils.fix_seed(seed)  # where the tutorials call fix_seed(2024)
         omics2, omics1 = _preprocess(
             modules, chosen, config.k, mdata, rna_name, other_name, other_kind, coords, folder
@@ -450,15 +450,3 @@ def _check_atac(atac: ad.AnnData) -> None:
             f"{atac.obs_names[empty[0]]!r}); their TF-IDF divides by each spot's total. "
             "Remove them first."
         )
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -41,15 +41,14 @@ SpatialGlue 1.1.5 integrates exactly two modalities; other inputs raise
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
+from fastspami._utils.threads import torch_threads
 from fastspami.data.contract import counts_matrix, spatial_coordinates
 from fastspami.errors import ConfigError, InputDataError, MethodNotApplicableError
 from fastspami.methods.contract import IntegrationResult
@@ -110,7 +109,7 @@ def integrate(
     modules = load_spatialglue()
     import torch
 
-    with _torch_threads(threads):
+    with torch_threads(threads):
         modules.preprocess.fix_seed(seed)
         coords = np.asarray(spatial_coordinates(mdata), dtype=np.float64)
         rna = _anndata_of(mdata, rna_name, coords)
@@ -322,15 +321,3 @@ def _torch_device(device: str) -> Any:
             f"spatialglue: device {device!r} requested but torch sees no CUDA GPU; use 'cpu'."
         )
     return torch.device(device)
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
