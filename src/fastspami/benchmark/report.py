@@ -39,6 +39,7 @@ from fastspami._utils.atomic import atomic_path
 from fastspami.benchmark.jobs import (
     ATTENTION_COLUMNS,
     MORANS_COLUMNS,
+    NOT_APPLICABLE,
     OK,
     SCORE_COLUMNS,
     read_json,
@@ -1032,7 +1033,7 @@ def cost_table(cost: pd.DataFrame) -> pd.DataFrame:
     for (method, variant, value), group in cost.groupby(["method", "variant", size]):
         good = group[ok.loc[group.index]]
         row = {"method": method, "variant": variant, size: value, "n_runs": len(good)}
-        not_applicable = group["status"].eq("not_applicable").sum() if "status" in group else 0
+        not_applicable = group["status"].eq(NOT_APPLICABLE).sum() if "status" in group else 0
         row["n_failed"] = len(group) - len(good) - int(not_applicable)
         for name, column in measures.items():
             values = good[column].dropna().astype(float)
