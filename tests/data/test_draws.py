@@ -18,11 +18,20 @@ def _simulation(config: str) -> dict:
     return yaml.safe_load((REPO / config).read_text())["simulation"]
 
 
-@pytest.mark.parametrize("scenario", ["rna_adt", "rna_atac"])
-def test_the_reported_parts_of_the_study_have_the_full_studys_datasets(scenario):
-    part = simulated_datasets(_simulation(f"config/simulation_{scenario}.yaml"))
+# the parts of config/simulation.yaml that run on their own, and their datasets
+STUDY_PARTS = {
+    "rna_adt": 30,  # 6 noise levels x 5 draws
+    "rna_atac": 30,
+    "spatialglue": 25,  # Simulation1-5 x 5 draws
+    "spami": 60,  # both paper scenarios x 6 levels x 5 draws
+}
+
+
+@pytest.mark.parametrize("part_name", sorted(STUDY_PARTS))
+def test_the_reported_parts_of_the_study_have_the_full_studys_datasets(part_name):
+    part = simulated_datasets(_simulation(f"config/simulation_{part_name}.yaml"))
     full = simulated_datasets(_simulation("config/simulation.yaml"))
-    assert len(part) == 30  # 6 noise levels x 5 draws of the scenario
+    assert len(part) == STUDY_PARTS[part_name]
     assert {name: entry["kwargs"] for name, entry in part.items()} == {
         name: full[name]["kwargs"] for name in part
     }
@@ -108,3 +117,29 @@ def test_a_shared_seed_is_refused(monkeypatch):
     simulation = {"noise_levels": [0.5], "scenarios": {"a": {}, "b": {}}}
     with pytest.raises(ValueError, match="share a data seed"):
         simulated_datasets(simulation)
+
+
+def _runs(config: str) -> dict[tuple[str, str, str], dict]:
+    """{(dataset, method, variant): settings} of a config, as the workflow resolves ``run_on``."""
+    loaded = yaml.safe_load((REPO / config).read_text())
+    datasets = simulated_datasets(loaded["simulation"])
+    runs = {}
+    for method, spec in loaded["methods"].items():
+        spec = spec or {}
+        for variant, settings in (spec.get("variants") or {"default": {}}).items():
+            settings = dict(settings or {})
+            run_on = settings.pop("run_on", None)
+            for name, entry in datasets.items():
+                if run_on is None or entry["scenario"] in run_on:
+                    runs[(name, method, variant)] = {**spec.get("params", {}), **settings}
+    return runs
+
+
+def test_the_parts_of_the_study_add_up_to_the_full_study():
+    full = _runs("config/simulation.yaml")
+    parts: dict[tuple[str, str, str], dict] = {}
+    for part_name in STUDY_PARTS:
+        parts.update(_runs(f"config/simulation_{part_name}.yaml"))
+    # the controls run in several parts (they are the scale of each part's report)
+    assert parts.keys() == full.keys()
+    assert all(parts[run] == full[run] for run in full)
