@@ -21,6 +21,8 @@ CONFIGS = [
     "config/simulation.yaml",
     "config/simulation_rna_adt.yaml",
     "config/simulation_rna_atac.yaml",
+    "config/simulation_spatialglue.yaml",
+    "config/simulation_spami.yaml",
     "config/paper.yaml",
 ]
 
