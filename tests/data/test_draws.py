@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake.utils import validate
 
+from fastspami.benchmark.grid import planned_runs
 from fastspami.data import draws
 from fastspami.data.draws import dataset_id, draw_seed, simulated_datasets
 
@@ -120,19 +122,10 @@ def test_a_shared_seed_is_refused(monkeypatch):
 
 
 def _runs(config: str) -> dict[tuple[str, str, str], dict]:
-    """{(dataset, method, variant): settings} of a config, as the workflow resolves ``run_on``."""
+    """{(dataset, method, variant): settings} of a config, resolved as the workflow does."""
     loaded = yaml.safe_load((REPO / config).read_text())
-    datasets = simulated_datasets(loaded["simulation"])
-    runs = {}
-    for method, spec in loaded["methods"].items():
-        spec = spec or {}
-        for variant, settings in (spec.get("variants") or {"default": {}}).items():
-            settings = dict(settings or {})
-            run_on = settings.pop("run_on", None)
-            for name, entry in datasets.items():
-                if run_on is None or entry["scenario"] in run_on:
-                    runs[(name, method, variant)] = {**spec.get("params", {}), **settings}
-    return runs
+    validate(loaded, str(REPO / "config" / "schemas" / "config.schema.yaml"))  # fills defaults
+    return planned_runs(loaded["methods"], simulated_datasets(loaded["simulation"]))
 
 
 def test_the_parts_of_the_study_add_up_to_the_full_study():

@@ -34,6 +34,7 @@ complete_config_methods(config["methods"])
 from fastspami.data.draws import (
     simulated_datasets,
 )  # noqa: E402 (needs SPAMI_SRC on sys.path)
+from fastspami.benchmark import grid
 
 NAME = "[A-Za-z0-9_]+"
 
@@ -98,19 +99,13 @@ wildcard_constraints:
 
 def dataset_group(dataset):
     """What a variant's ``run_on`` names: a simulated dataset's scenario, else the dataset."""
-    entry = SIMULATED.get(dataset)
-    return entry["scenario"] if entry else dataset
-
-
-def _run_on(method, variant):
-    """A variant's ``run_on`` list (scenarios and datasets), or None: it runs everywhere."""
-    return config["methods"][method]["variants"][variant].get("run_on")
+    return grid.dataset_group(dataset, SIMULATED)
 
 
 def runs_on(dataset, method, variant):
     """Whether method/variant runs on ``dataset``."""
-    wanted = _run_on(method, variant)
-    return wanted is None or dataset_group(dataset) in wanted
+    settings = config["methods"][method]["variants"][variant]
+    return grid.runs_on(settings, dataset_group(dataset))
 
 
 def runs_here(dataset, runs=METHOD_VARIANTS):
@@ -118,18 +113,7 @@ def runs_here(dataset, runs=METHOD_VARIANTS):
     return [(m, v) for m, v in runs if runs_on(dataset, m, v)]
 
 
-def _check_run_on():
-    known = {dataset_group(d) for d in DATASETS}
-    for method, variant in METHOD_VARIANTS:
-        unknown = sorted(set(_run_on(method, variant) or []) - known)
-        if unknown:
-            raise ValueError(
-                f"methods.{method}.variants.{variant}.run_on names {unknown}, which are "
-                f"neither scenarios nor datasets of the config; known: {sorted(known)}."
-            )
-
-
-_check_run_on()
+grid.check_run_on(config["methods"], {dataset_group(d) for d in DATASETS})
 
 
 def integration_targets(pattern):
@@ -359,10 +343,7 @@ def method_params(wildcards):
     """Method params, then the dataset's own settings for it (registry), then the variant's."""
     spec = _method(wildcards)
     per_dataset = REAL.get(wildcards.dataset, {}).get("method_params", {}) or {}
-    variant = {
-        k: v for k, v in spec["variants"][wildcards.variant].items() if k != "run_on"
-    }
-    return {**spec["params"], **(per_dataset.get(wildcards.method) or {}), **variant}
+    return grid.run_settings(spec, wildcards.variant, per_dataset.get(wildcards.method))
 
 
 def method_threads(wildcards):
